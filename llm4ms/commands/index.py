@@ -1,0 +1,34 @@
+"""`llm4ms index`: (re)build a library's FAISS index with another kind or parameters."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from llm4ms.index import INDEX_KINDS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="rebuild the FAISS index of a library folder",
+                       description="Build another index kind for an embedded library (exact or approximate).")
+    p.add_argument("library", help="library folder made by `llm4ms embed`")
+    p.add_argument("--type", default="auto", choices=INDEX_KINDS)
+    p.add_argument("--nlist", type=int, help="IVF lists (default about 4 sqrt(n))")
+    p.add_argument("--nprobe", type=int, default=32, help="IVF lists probed per query")
+    p.add_argument("--hnsw-m", type=int, default=32)
+    p.add_argument("--ef-search", type=int, default=256)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from llm4ms.index import IndexSpec
+    from llm4ms.search import Library
+
+    library = Library.load(args.library)
+    spec = IndexSpec(kind=args.type, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
+                     ef_search=args.ef_search)
+    start = time.perf_counter()
+    resolved = library.build_index(spec)
+    print(f"index {resolved.kind} ({resolved.factory_string()}) over {len(library)} spectra built in "
+          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Dataset helpers shared by data_prep scripts, recipes and benchmarks."""

@@ -1,0 +1,313 @@
+"""A searchable spectral library: build it from spectra, load it, and search it with query spectra.
+
+`Library` is the Python face of ``llm4ms embed`` / ``llm4ms index`` / ``llm4ms search``; notebooks use it
+directly. Scores are cosine similarities of L2-normalised embeddings (FAISS inner product).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
+from llm4ms.index import IndexSpec, build_index, load_index, save_index, search_index, to_gpu_if_available
+from llm4ms.spectrum import Spectrum
+from llm4ms.store import Manifest, StoreWriter, chunked, source_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hit:
+    """One ranked library match for one query."""
+
+    query_index: int
+    query_id: Optional[str]
+    query_name: Optional[str]
+    rank: int
+    score: float
+    library_index: int
+    id: Optional[str]
+    name: Optional[str]
+    inchikey: Optional[str]
+    smiles: Optional[str]
+    formula: Optional[str]
+    mass: Optional[float]
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+HIT_COLUMNS = tuple(Hit.__dataclass_fields__)
+
+
+def model_info(encoder: Any, reference: Optional[str] = None) -> dict[str, Any]:
+    """What a library records about the model that embedded it."""
+    ref = reference or getattr(encoder, "name_or_path", None)
+    return {"identity": encoder.identity, "reference": str(ref) if ref else None, "dim": int(encoder.dim)}
+
+
+def estimate_record_count(path: Path) -> Optional[int]:
+    """Cheap record count for a progress-bar total (MSP `Name:` lines, MGF `BEGIN IONS`); None if unknown."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".msp"):
+        marker = b"name:"
+    elif name.endswith(".mgf"):
+        marker = b"begin ions"
+    else:
+        return None
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    count = 0
+    with opener(path, "rb") as handle:
+        for line in handle:
+            if line[:10].lower().startswith(marker):
+                count += 1
+    return count
+
+
+class Library:
+    """An embedded spectral library folder (see `llm4ms.store` for its layout)."""
+
+    def __init__(self, folder: str | Path, mmap: bool = True) -> None:
+        self.folder = Path(folder)
+        self.manifest = Manifest.load(self.folder)
+        if not self.manifest.complete:
+            raise Llm4msError(f"{self.folder}: the library build is not complete "
+                              f"({self.manifest.count} spectra embedded so far); rerun `llm4ms embed` to finish it")
+        mode = "r" if mmap else None
+        self.embeddings = np.load(self.folder / "embeddings.npy", mmap_mode=mode)
+        self._peaks_mz = np.load(self.folder / "peaks_mz.npy", mmap_mode=mode)
+        self._peaks_intensity = np.load(self.folder / "peaks_intensity.npy", mmap_mode=mode)
+        self._peaks_offsets = np.load(self.folder / "peaks_offsets.npy")
+        import pyarrow.parquet as pq
+
+        self._table = pq.read_table(self.folder / "metadata.parquet")
+        masses = self._table.column("mass").to_numpy(zero_copy_only=False)
+        self.masses = np.asarray(masses, dtype=np.float64)  # NaN where unknown
+        self._mass_order = np.argsort(np.nan_to_num(self.masses, nan=np.inf), kind="stable")
+        self._index = None
+        self._encoder = None
+
+    # ---- building --------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, spectra: str | Path | Iterable[Spectrum], out_dir: str | Path, encoder: Any,
+              batch_size: int = 64, index: IndexSpec | str = "auto", dtype: str = "float32",
+              chunk_size: int = 4096, skip_invalid: bool = False, overwrite: bool = False,
+              show_progress: Optional[bool] = None, model_reference: Optional[str] = None,
+              keep_shards: bool = False) -> "Library":
+        """Embed `spectra` (a file path or an iterable) into `out_dir`, resumably, and build its index."""
+        from tqdm.auto import tqdm
+
+        source, report, total = None, None, None
+        if isinstance(spectra, (str, Path)):
+            from llm4ms.io import ReadReport, read_spectra
+
+            path = Path(spectra)
+            if not path.exists():
+                raise Llm4msError(f"{path}: no such file")
+            source = source_fingerprint(path)
+            report = ReadReport(path=str(path))
+            total = estimate_record_count(path)
+            stream: Iterable[Spectrum] = read_spectra(path, skip_invalid=skip_invalid, report=report)
+        else:
+            stream = spectra
+        writer = StoreWriter(out_dir, model_info(encoder, model_reference), source=source, dtype=dtype,
+                             chunk_size=chunk_size, overwrite=overwrite)
+        if writer.manifest.complete:
+            log.info("%s is already complete (%d spectra)", out_dir, writer.manifest.count)
+            return cls(out_dir)
+        done = writer.done
+        if done:
+            log.info("resuming %s after %d embedded spectra", out_dir, done)
+        disable = (not show_progress) if show_progress is not None else None
+        bar = tqdm(total=total, initial=done, unit="spectra", desc="embed", disable=disable, dynamic_ncols=True)
+        empty = _Counter()
+        usable = _with_peaks(stream, empty)
+        record = done
+        for chunk in chunked(islice(usable, done, None), chunk_size):
+            embeddings = encoder.encode(chunk, batch_size=batch_size, show_progress=False)
+            writer.add_chunk(np.asarray(embeddings, dtype=np.float32), chunk, first_record=record + 1)
+            record += len(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        writer.finish(skipped=report.skipped if report else 0, empty=empty.count,
+                      keep_shards=keep_shards)
+        library = cls(out_dir)
+        library.build_index(index)
+        return library
+
+    def build_index(self, spec: IndexSpec | str = "auto") -> IndexSpec:
+        """(Re)build the FAISS index of this library and record it in the manifest."""
+        if isinstance(spec, str):
+            spec = IndexSpec(kind=spec)
+        index, resolved = build_index(np.asarray(self.embeddings, dtype=np.float32), spec)
+        save_index(index, self.folder / "index.faiss")
+        self.manifest.index = {"file": "index.faiss", "spec": asdict(resolved), "ntotal": int(index.ntotal)}
+        self.manifest.save(self.folder)
+        self._index = None
+        return resolved
+
+    # ---- loading and access -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: str | Path, mmap: bool = True) -> "Library":
+        return cls(folder, mmap=mmap)
+
+    def __len__(self) -> int:
+        return int(self.manifest.count)
+
+    @property
+    def model_reference(self) -> Optional[str]:
+        return self.manifest.model.get("reference")
+
+    @property
+    def index(self):
+        if self._index is None:
+            info = self.manifest.index
+            if not info or not (self.folder / info["file"]).exists():
+                raise Llm4msError(f"{self.folder}: no index; build one with `llm4ms index {self.folder}`")
+            spec = IndexSpec(**info["spec"])
+            self._index = to_gpu_if_available(load_index(self.folder / info["file"], spec))
+        return self._index
+
+    def metadata_row(self, i: int) -> dict[str, Any]:
+        return self._table.slice(int(i), 1).to_pylist()[0]
+
+    def metadata_rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        if len(indices) == 0:
+            return []
+        return self._table.take(np.asarray(indices, dtype=np.int64)).to_pylist()
+
+    def spectrum(self, i: int) -> Spectrum:
+        """The stored peaks and metadata of library spectrum `i` (0-based)."""
+        if not 0 <= int(i) < len(self):
+            raise IndexError(f"library index {i} out of range (library holds {len(self)} spectra)")
+        start, end = int(self._peaks_offsets[i]), int(self._peaks_offsets[i + 1])
+        meta = {k: v for k, v in self.metadata_row(i).items() if v is not None}
+        if "mass" in meta:
+            meta["exact_mass"] = meta.pop("mass")
+        return Spectrum(mz=np.asarray(self._peaks_mz[start:end], dtype=np.float64),
+                        intensities=np.asarray(self._peaks_intensity[start:end], dtype=np.float64),
+                        metadata=meta)
+
+    def info(self) -> dict[str, Any]:
+        """A summary for `llm4ms info` and the web UI."""
+        m = self.manifest
+        return {"folder": str(self.folder), "spectra": m.count, "skipped_invalid": m.skipped,
+                "empty_not_embedded": m.empty, "model": m.model, "dtype": m.dtype, "index": m.index,
+                "source": m.source, "created": m.created, "llm4ms_version": m.llm4ms_version,
+                "with_structure": int(self._table.column("inchikey").drop_null().__len__())}
+
+    # ---- searching --------------------------------------------------------------------------------
+    def encoder(self, encoder: Any = None) -> Any:
+        """The encoder to embed queries with: the given one (checked) or the library's own model."""
+        if encoder is None:
+            if self._encoder is None:
+                ref = self.model_reference
+                if not ref:
+                    raise ConfigError(f"{self.folder}: the library does not record its model; pass --model")
+                from llm4ms.model import SpectrumEncoder
+
+                self._encoder = SpectrumEncoder.from_pretrained(ref)
+            encoder = self._encoder
+        if encoder.identity != self.manifest.model.get("identity"):
+            raise ModelMismatchError(
+                f"{self.folder}: library was embedded with {self.model_reference!r} "
+                f"(identity {str(self.manifest.model.get('identity'))[:12]}), but the query model has identity "
+                f"{str(encoder.identity)[:12]}; search with the same model or re-embed the library")
+        return encoder
+
+    def search(self, queries: Sequence[Spectrum], k: int = 10, encoder: Any = None,
+               mass_tolerance: Optional[float] = None, query_masses: Optional[Sequence[Optional[float]]] = None,
+               min_score: Optional[float] = None, batch_size: int = 64,
+               show_progress: Optional[bool] = False) -> list[list[Hit]]:
+        """Top-`k` hits per query.
+
+        With `mass_tolerance` (Da), only library spectra whose molecular mass is within the tolerance of the
+        query's mass are candidates; the query mass comes from `query_masses` or the query's own metadata
+        (exact mass / molecular weight). Queries without a known mass are searched unfiltered (logged).
+        """
+        queries = list(queries)
+        if not queries:
+            return []
+        enc = self.encoder(encoder)
+        q = np.asarray(enc.encode(queries, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
+        return self.search_embeddings(q, queries, k=k, mass_tolerance=mass_tolerance,
+                                      query_masses=query_masses, min_score=min_score)
+
+    def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
+                          mass_tolerance: Optional[float] = None,
+                          query_masses: Optional[Sequence[Optional[float]]] = None,
+                          min_score: Optional[float] = None) -> list[list[Hit]]:
+        """Like `search`, for queries already embedded with this library's model."""
+        if k < 1:
+            raise ConfigError("k must be at least 1")
+        if query_masses is not None and len(query_masses) != len(queries):
+            raise ConfigError("query_masses must give one mass (or None) per query")
+        n = len(queries)
+        indices = np.full((n, k), -1, dtype=np.int64)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        unfiltered = list(range(n))
+        if mass_tolerance is not None:
+            unfiltered = []
+            for i, query in enumerate(queries):
+                mass = query_masses[i] if query_masses is not None else query.molecular_mass
+                if mass is None:
+                    unfiltered.append(i)
+                    continue
+                cand = self.mass_candidates(float(mass), float(mass_tolerance))
+                if cand.size:
+                    s = np.asarray(self.embeddings[cand], dtype=np.float32) @ q[i]
+                    top = np.argsort(-s, kind="stable")[:k]
+                    indices[i, :top.size] = cand[top]
+                    scores[i, :top.size] = s[top]
+            if unfiltered:
+                log.warning("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
+        if unfiltered:
+            s, ix = search_index(self.index, q[unfiltered], k)
+            indices[unfiltered, :ix.shape[1]] = ix
+            scores[unfiltered, :s.shape[1]] = s
+        return self._hits(queries, indices, scores, min_score)
+
+    def mass_candidates(self, mass: float, tolerance: float) -> np.ndarray:
+        """Library indices whose molecular mass is within `tolerance` Da of `mass` (ascending order)."""
+        sorted_masses = self.masses[self._mass_order]
+        lo = np.searchsorted(sorted_masses, mass - tolerance, side="left")
+        hi = np.searchsorted(sorted_masses, mass + tolerance, side="right")
+        return np.sort(self._mass_order[lo:hi])
+
+    def _hits(self, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
+              min_score: Optional[float]) -> list[list[Hit]]:
+        results: list[list[Hit]] = []
+        for qi, query in enumerate(queries):
+            keep = indices[qi] >= 0
+            if min_score is not None:
+                keep &= scores[qi] >= min_score
+            idx, sc = indices[qi][keep], scores[qi][keep]
+            rows = self.metadata_rows(idx)
+            results.append([
+                Hit(query_index=qi, query_id=query.id, query_name=query.name, rank=r + 1,
+                    score=float(sc[r]), library_index=int(idx[r]), id=row["id"], name=row["name"],
+                    inchikey=row["inchikey"], smiles=row["smiles"], formula=row["formula"],
+                    mass=row["mass"])
+                for r, row in enumerate(rows)
+            ])
+        return results
+
+
+class _Counter:
+    count = 0
+
+
+def _with_peaks(stream: Iterable[Spectrum], empty: _Counter) -> Iterable[Spectrum]:
+    """Pass spectra that have peaks; count (never silently drop) those without, which cannot be embedded."""
+    for spectrum in stream:
+        if spectrum.n_peaks > 0:
+            yield spectrum
+        else:
+            empty.count += 1

@@ -1,0 +1,37 @@
+"""Shared test setup: never touch the network or the Hub; find the shared data when it is present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """The read-only shared data folder: $LLM4MS_SHARED_DATA, ../shared/data beside the clone, or /work/shared/data."""
+    candidates = [os.environ.get("LLM4MS_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared data folder not available")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own llm4ms cache, so the default library is never read from ~/.cache."""
+    monkeypatch.setenv("LLM4MS_CACHE", str(tmp_path_factory.getbasetemp() / "llm4ms_cache"))
