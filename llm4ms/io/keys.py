@@ -1,0 +1,185 @@
+"""Metadata key synonyms: the only place where dialect names meet the canonical keys.
+
+Readers pass the raw ``key -> value`` pairs of a record to `normalize_metadata`; writers use
+`export_key` to turn canonical keys back into a dialect's spelling. Matching ignores case, spaces,
+underscores and hyphens, so ``PrecursorMZ``, ``PRECURSOR_MZ`` and ``precursor mz`` are one key.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Any, Mapping
+
+from llm4ms.spectrum import CANONICAL_KEYS
+
+# canonical key -> synonyms (written loosely; they are squashed before lookup)
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "db#", "accession", "spectrum_id", "spectrumid", "dbid"),
+    "name": ("name", "compound_name", "compoundname", "title", "compound"),
+    "inchikey": ("inchikey", "inchi_key"),
+    "inchi": ("inchi", "inchicode"),
+    "smiles": ("smiles",),
+    "formula": ("formula", "molecular_formula", "molform"),
+    # matchms harmonises EXACTMASS into parent_mass (the neutral mass), so it maps back here
+    "exact_mass": ("exact_mass", "exactmass", "monoisotopic_mass", "parent_mass"),
+    "mol_weight": ("mw", "mol_weight", "molecular_weight", "molweight"),
+    "precursor_mz": ("precursor_mz", "precursormz", "pepmass"),
+    "precursor_type": ("precursor_type", "precursortype", "adduct"),
+    "ion_mode": ("ion_mode", "ionmode", "polarity"),
+    "retention_index": ("ri", "retention_index", "retentionindex"),
+    "retention_time": ("rt", "retention_time", "retentiontime"),
+    "ms_level": ("ms_level", "mslevel", "spectrum_type", "ms_type"),
+    "instrument_type": ("instrument_type", "instrumenttype"),
+    "instrument": ("instrument",),
+    "ionization": ("ionization",),
+    "collision_energy": ("collision_energy", "collisionenergy"),
+    "cas": ("cas", "casno", "cas#", "cas_number", "cas_registry_no"),
+    "license": ("license", "licence"),
+    "authors": ("authors", "author"),
+    "comment": ("comment", "comments"),
+}
+
+#: Canonical fields parsed to float when the value is a number (kept as text otherwise).
+NUMERIC_KEYS = frozenset({"exact_mass", "mol_weight", "precursor_mz", "retention_index",
+                          "retention_time", "collision_energy"})
+
+_SQUASH = str.maketrans("", "", " _-")
+
+
+def _squash(key: str) -> str:
+    return key.strip().lower().translate(_SQUASH)
+
+
+_LOOKUP: dict[str, str] = {}
+for _canonical, _names in _SYNONYMS.items():
+    for _name in _names:
+        _LOOKUP[_squash(_name)] = _canonical
+assert set(_SYNONYMS) == set(CANONICAL_KEYS), "keys.py and spectrum.CANONICAL_KEYS disagree"
+
+#: Export spellings per dialect (canonical -> key written). Keys missing here are written as-is.
+EXPORT_KEYS: dict[str, dict[str, str]] = {
+    "nist": {
+        "name": "Name", "id": "DB#", "inchikey": "InChIKey", "inchi": "InChI", "smiles": "SMILES",
+        "formula": "Formula", "exact_mass": "ExactMass", "mol_weight": "MW", "precursor_mz": "PrecursorMZ",
+        "precursor_type": "Precursor_type", "ion_mode": "Ion_mode", "retention_index": "RI",
+        "retention_time": "RetentionTime", "ms_level": "Spectrum_type", "instrument_type": "Instrument_type",
+        "instrument": "Instrument", "ionization": "Ionization", "collision_energy": "Collision_energy",
+        "cas": "CAS#", "license": "License", "authors": "Authors", "comment": "Comments",
+    },
+    "mgf": {
+        "name": "TITLE", "id": "SPECTRUMID", "precursor_mz": "PEPMASS", "inchikey": "INCHIKEY",
+        "inchi": "INCHI", "smiles": "SMILES", "formula": "FORMULA", "ion_mode": "IONMODE",
+        "precursor_type": "ADDUCT", "ms_level": "MSLEVEL",
+        # RTINSECONDS has a unit and our retention_time has none: keep the canonical spelling
+        "retention_time": "RETENTION_TIME",
+    },
+}
+
+_PARSED = NUMERIC_KEYS | {"ion_mode", "ms_level"}
+_UNTRIMMED = frozenset('" \t\n')
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_COMMENT_PAIR = re.compile(r'"([^"=]+)=([^"]*)"')
+_POSITIVE = {"p", "pos", "positive", "+"}
+_NEGATIVE = {"n", "neg", "negative", "-"}
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_key(key: str) -> str:
+    """Canonical name of `key`, or the key lower-cased with spaces -> '_' when it is unknown."""
+    found = _LOOKUP.get(_squash(key))
+    if found is not None:
+        return found
+    return "_".join(key.strip().lower().split())
+
+
+def export_key(key: str, dialect: str = "nist") -> str:
+    """The spelling of canonical `key` in `dialect` (unknown keys are returned unchanged)."""
+    return EXPORT_KEYS[dialect].get(key, key)
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _first_number(value: Any) -> Any:
+    """PEPMASS-like values carry an intensity after the m/z: keep the first number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _NUMBER.match(str(value).strip())
+    return float(match.group()) if match else str(value).strip()
+
+
+def _ion_mode(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in _POSITIVE:
+        return "positive"
+    if text in _NEGATIVE:
+        return "negative"
+    return text
+
+
+def _ms_level(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().upper().replace(" ", "")
+    if text in ("MS", "MS1"):
+        return 1
+    if text in ("MS/MS", "MSMS"):
+        return 2
+    match = re.fullmatch(r"(?:MS)?(\d+)(?:\.0)?", text)
+    return int(match.group(1)) if match else str(value).strip()
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"' and value.count('"') == 2:
+            value = value[1:-1].strip()  # a single quoted value: the quotes are not data
+    return value
+
+
+def normalize_value(key: str, value: Any) -> Any:
+    """Parse the value of canonical `key` (numbers, ion mode, MS level); other values pass through."""
+    value = _clean_value(value)
+    if value in ("", None):
+        return value
+    if key == "precursor_mz":
+        return _first_number(value)
+    if key in NUMERIC_KEYS:
+        return _to_float(value)
+    if key == "ion_mode":
+        return _ion_mode(value)
+    if key == "ms_level":
+        return _ms_level(value)
+    return value
+
+
+def normalize_metadata(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Map a record's raw keys onto canonical keys and parse their values.
+
+    When two raw keys map to one canonical key, the first non-empty value wins (records list the
+    specific key first more often than not, e.g. NAME before a TITLE). ``"key=value"`` pairs quoted
+    inside a comment (MoNA style) fill canonical keys the record itself does not give.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = canonical_key(str(key))
+        if name in _PARSED or (isinstance(value, str) and value[:1] in _UNTRIMMED):
+            value = normalize_value(name, value)
+        if out.get(name) in ("", None):
+            out[name] = value
+    comment = out.get("comment")
+    if isinstance(comment, str) and '"' in comment:
+        for key, value in _COMMENT_PAIR.findall(comment):
+            name = canonical_key(key)
+            if name in _SYNONYMS and out.get(name) in ("", None):
+                out[name] = normalize_value(name, value)
+    return out
