@@ -20,6 +20,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give outputs the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, final)
@@ -34,6 +35,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any):
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

@@ -1,0 +1,94 @@
+"""Recall@k (a query is a hit when the right compound is among its top k) and the mass filter.
+
+Identity is the InChIKey first block (connectivity: stereo-isomers count as the same compound, which
+EI spectra cannot tell apart anyway); the full InChIKey is reported too. LLM4MS's own code compares
+SMILES strings, which is stricter and depends on how SMILES were written: we do not use it.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from llm4ms.spectrum import Spectrum
+
+DEFAULT_KS = (1, 5, 10, 100)
+
+
+def _normalise_key(key: Optional[str], first_block: bool) -> Optional[str]:
+    if key is None:
+        return None
+    text = str(key).strip().upper()
+    if not text:
+        return None
+    return text[:14] if first_block else text
+
+
+def recall_at_k(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
+                ks: Sequence[int] = DEFAULT_KS) -> dict:
+    """Recall@k by InChIKey first block and by full InChIKey.
+
+    `query_keys`: one InChIKey per query (None = unknown; such queries are not counted).
+    `hit_keys`: (nq, width) InChIKeys of the ranked hits, None/"" for padding.
+    Returns ``{"n_queries", "n_skipped", "inchikey14": {k: recall}, "inchikey": {k: recall}}`` with
+    recall as a fraction in [0, 1] and k as a string (JSON keys).
+    """
+    hits = np.asarray(hit_keys, dtype=object)
+    if hits.ndim != 2 or hits.shape[0] != len(query_keys):
+        raise ValueError(f"hit_keys must be (n_queries, k); got {hits.shape} for {len(query_keys)} queries")
+    width = hits.shape[1]
+    too_deep = [k for k in ks if k > width or k < 1]
+    if too_deep:
+        raise ValueError(f"k={too_deep} not in 1..{width} (the number of hits per query)")
+    result: dict = {}
+    valid = np.array([_normalise_key(q, True) is not None for q in query_keys], dtype=bool)
+    result["n_queries"] = int(valid.sum())
+    result["n_skipped"] = int((~valid).sum())
+    for label, first_block in (("inchikey14", True), ("inchikey", False)):
+        rank = np.full(len(query_keys), np.iinfo(np.int64).max, dtype=np.int64)
+        for i, q in enumerate(query_keys):
+            qk = _normalise_key(q, first_block)
+            if qk is None:
+                continue
+            for j in range(width):
+                if _normalise_key(hits[i, j], first_block) == qk:
+                    rank[i] = j
+                    break
+        n = max(int(valid.sum()), 1)
+        result[label] = {str(k): float(np.sum(rank[valid] < k)) / n for k in ks}
+    return result
+
+
+def hit_keys_for(indices: np.ndarray, library_keys: Sequence[Optional[str]]) -> np.ndarray:
+    """Map (nq, k) library indices (-1 = padding) to an object array of library InChIKeys."""
+    keys = np.asarray(list(library_keys) + [None], dtype=object)  # index -1 -> the trailing None
+    return keys[np.asarray(indices, dtype=np.int64)]
+
+
+def mass_candidates(queries: Sequence[Spectrum], library: Sequence[Spectrum],
+                    tolerance: float = 0.5) -> list[Optional[np.ndarray]]:
+    """Per query, the library indices whose molecular mass is within `tolerance` Da of the query's.
+
+    Masses come from `Spectrum.molecular_mass` (exact mass, else molecular weight). A query with no
+    known mass gets None (no restriction); a library spectrum with no mass is never a candidate.
+    Indices are returned in ascending order.
+    """
+    lib_mass = np.array([_mass(s) for s in library], dtype=np.float64)
+    known = np.flatnonzero(np.isfinite(lib_mass))
+    order = known[np.argsort(lib_mass[known], kind="stable")]
+    sorted_mass = lib_mass[order]
+    out: list[Optional[np.ndarray]] = []
+    for query in queries:
+        mass = _mass(query)
+        if not np.isfinite(mass):
+            out.append(None)
+            continue
+        lo = np.searchsorted(sorted_mass, mass - tolerance, side="left")
+        hi = np.searchsorted(sorted_mass, mass + tolerance, side="right")
+        out.append(np.sort(order[lo:hi]))
+    return out
+
+
+def _mass(spectrum: Spectrum) -> float:
+    mass = spectrum.molecular_mass
+    return float(mass) if mass is not None else float("nan")
