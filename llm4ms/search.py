@@ -98,7 +98,7 @@ class Library:
     @classmethod
     def build(cls, spectra: str | Path | Iterable[Spectrum], out_dir: str | Path, encoder: Any,
               batch_size: int = 64, index: IndexSpec | str = "auto", dtype: str = "float32",
-              chunk_size: int = 4096, skip_invalid: bool = False, overwrite: bool = False,
+              chunk_size: int = 1024, skip_invalid: bool = False, overwrite: bool = False,
               show_progress: Optional[bool] = None, model_reference: Optional[str] = None,
               keep_shards: bool = False) -> "Library":
         """Embed `spectra` (a file path or an iterable) into `out_dir`, resumably, and build its index."""

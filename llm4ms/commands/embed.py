@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="library folder to write")
     p.add_argument("--model", help="model folder or Hub id (default: the bundled default model)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--chunk-size", type=int, default=4096, help="spectra per resumable shard")
+    p.add_argument("--chunk-size", type=int, default=1024, help="spectra per resumable shard")
     p.add_argument("--index", default="auto", choices=INDEX_KINDS, help="index kind built at the end")
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="stored embedding type")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted) instead of stopping")

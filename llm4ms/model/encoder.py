@@ -83,6 +83,8 @@ class SpectrumEncoder:
         self.config.setdefault("training", {})
         self.config.setdefault("scores", {})
         self._identity: Optional[str] = None
+        #: where `from_pretrained` loaded this model from (absolute folder or Hub id); None if unsaved
+        self.name_or_path: Optional[str] = None
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -150,8 +152,11 @@ class SpectrumEncoder:
             model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR), is_trainable=trainable)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         tokenizer.padding_side = config.get("padding_side", tokenizer.padding_side)
-        return cls(model, tokenizer, Textualizer.from_dict(config["textualizer"]), pooling=config["pooling"],
-                   max_length=config["max_length"], config=config)
+        encoder = cls(model, tokenizer, Textualizer.from_dict(config["textualizer"]), pooling=config["pooling"],
+                      max_length=config["max_length"], config=config)
+        local = Path(path_or_hub_id).expanduser()
+        encoder.name_or_path = str(local.resolve()) if local.exists() else str(path_or_hub_id)
+        return encoder
 
     # ---- properties -----------------------------------------------------------------------------
     @property

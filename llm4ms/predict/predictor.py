@@ -1,0 +1,210 @@
+"""`EIPredictor`: SMILES in, nominal-mass EI spectra out (the in-silico library builder).
+
+A predictor folder holds `config.json` (featuriser, network shape, post-processing, training notes),
+`model.safetensors` (fp16 to keep the shipped copy small) and a README model card. `from_pretrained()`
+without a path loads the copy bundled in `llm4ms/resources/predictor`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from llm4ms.errors import ConfigError
+from llm4ms.predict.featurize import Featurized, FeaturizerSettings, featurize_many
+from llm4ms.predict.model import ModelConfig, NEIMSModel
+from llm4ms.spectrum import Spectrum
+from llm4ms.utils import atomic_path, write_json
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "resources" / "predictor"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+EMPTY_PREDICTION = "empty_prediction"
+
+
+@dataclass
+class OutputSettings:
+    """How raw bins become a library spectrum (NIST style: base peak 999, no dust, bounded size)."""
+
+    scale: float = 999.0
+    min_relative: float = 0.002
+    max_peaks: int = 150
+    decimals: int = 2
+
+
+@dataclass
+class PredictionReport:
+    """Why each input did or did not give a spectrum (`reasons[i] is None` means predicted)."""
+
+    reasons: list[Optional[str]] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def n_input(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def n_predicted(self) -> int:
+        return sum(r is None for r in self.reasons)
+
+    @property
+    def skipped(self) -> Counter:
+        return Counter(r for r in self.reasons if r is not None)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
+        skipped = sum(self.skipped.values())
+        return (f"read {self.n_input}, predicted {self.n_predicted}, skipped {skipped}"
+                + (f" ({parts})" if parts else ""))
+
+
+class EIPredictor:
+    """NEIMS-style EI spectrum predictor with its featuriser and output settings."""
+
+    def __init__(self, model: NEIMSModel, featurizer: FeaturizerSettings,
+                 output: OutputSettings = OutputSettings(), info: Optional[dict] = None) -> None:
+        if model.config.n_features != featurizer.n_features:
+            raise ConfigError(f"model expects {model.config.n_features} features, featuriser gives "
+                              f"{featurizer.n_features}")
+        self.model = model.eval()
+        self.featurizer = featurizer
+        self.output = output
+        self.info = dict(info or {})
+
+    # ---- construction --------------------------------------------------------------------------
+    @classmethod
+    def new(cls, featurizer: FeaturizerSettings = FeaturizerSettings(), **model_kwargs) -> "EIPredictor":
+        """An untrained predictor (random weights): for training scripts and tests."""
+        config = ModelConfig(n_features=featurizer.n_features, **model_kwargs)
+        return cls(NEIMSModel(config), featurizer)
+
+    @classmethod
+    def from_pretrained(cls, path: Optional[str | Path] = None, device: str = "cpu") -> "EIPredictor":
+        """Load a saved predictor folder; None loads the bundled weights."""
+        from safetensors.torch import load_file
+
+        folder = Path(path) if path is not None else BUNDLED_DIR
+        cfg_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        if not cfg_path.is_file() or not weights_path.is_file():
+            hint = " (train one with data_prep/train_predictor.py)" if path is None else ""
+            raise ConfigError(f"{folder}: no predictor here, need {CONFIG_NAME} and {WEIGHTS_NAME}{hint}")
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+            model_cfg = ModelConfig.from_dict(cfg["model"])
+            featurizer = FeaturizerSettings.from_dict(cfg["featurizer"])
+            output = OutputSettings(**cfg.get("output", {}))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"{cfg_path}: not a predictor config ({err})") from None
+        model = NEIMSModel(model_cfg)
+        state = {k: v.float() for k, v in load_file(str(weights_path), device=device).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ConfigError(f"{weights_path}: weights do not fit the config (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+        predictor = cls(model.to(device), featurizer, output, cfg.get("info"))
+        predictor.info.setdefault("identity", _file_digest(weights_path, cfg_path))
+        return predictor
+
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype = torch.float16,
+                        readme: Optional[str] = None) -> Path:
+        """Write config.json + model.safetensors (fp16 by default) + README.md, each atomically."""
+        from safetensors.torch import save_file
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(folder / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "llm4ms-ei-predictor"})
+        info = {k: v for k, v in self.info.items() if k != "identity"}
+        write_json(folder / CONFIG_NAME, {
+            "format_version": FORMAT_VERSION,
+            "model_type": "neims-mlp",
+            "model": self.model.config.to_dict(),
+            "featurizer": self.featurizer.to_dict(),
+            "output": asdict(self.output),
+            "info": info,
+        })
+        if readme is not None:
+            with atomic_path(folder / "README.md") as tmp:
+                tmp.write_text(readme, encoding="utf-8")
+        return folder
+
+    @property
+    def identity(self) -> str:
+        return str(self.info.get("identity", "untrained"))
+
+    # ---- prediction ------------------------------------------------------------------------------
+    def predict(self, smiles: Sequence[str], ids: Optional[Sequence[Optional[str]]] = None,
+                names: Optional[Sequence[Optional[str]]] = None, batch_size: int = 256,
+                n_jobs: int = 1) -> list[Optional[Spectrum]]:
+        """One spectrum per SMILES, in order; None where the molecule was refused."""
+        return self.predict_with_report(smiles, ids, names, batch_size, n_jobs)[0]
+
+    def predict_with_report(self, smiles: Sequence[str], ids: Optional[Sequence[Optional[str]]] = None,
+                            names: Optional[Sequence[Optional[str]]] = None, batch_size: int = 256,
+                            n_jobs: int = 1) -> tuple[list[Optional[Spectrum]], PredictionReport]:
+        """Like `predict`, plus a report with the refusal reason of each input."""
+        smiles = list(smiles)
+        for label, seq in (("ids", ids), ("names", names)):
+            if seq is not None and len(seq) != len(smiles):
+                raise ValueError(f"{label} has {len(seq)} entries for {len(smiles)} SMILES")
+        items = featurize_many(smiles, self.featurizer, n_jobs=n_jobs)
+        report = PredictionReport(reasons=[it.reason for it in items], details=[it.detail for it in items])
+        spectra: list[Optional[Spectrum]] = [None] * len(items)
+        accepted = [i for i, it in enumerate(items) if it.ok]
+        for start in range(0, len(accepted), max(1, batch_size)):
+            chunk = accepted[start:start + batch_size]
+            bins = self.predict_bins([items[i] for i in chunk])
+            for row, i in zip(bins, chunk):
+                meta = self._metadata(items[i], ids[i] if ids else None, names[i] if names else None)
+                spectrum = self._to_spectrum(row, meta)
+                if spectrum is None:
+                    report.reasons[i], report.details[i] = EMPTY_PREDICTION, "the model predicted no peak"
+                spectra[i] = spectrum
+        return spectra, report
+
+    @torch.inference_mode()
+    def predict_bins(self, items: Sequence[Featurized]) -> np.ndarray:
+        """Raw relative intensities (n, max_mz + 1), linear scale, for accepted molecules."""
+        if not items:
+            return np.zeros((0, self.model.config.n_bins), dtype=np.float32)
+        device = next(self.model.parameters()).device
+        x = torch.from_numpy(np.stack([it.features for it in items])).to(device)
+        m = torch.tensor([it.nominal_mass for it in items], dtype=torch.long, device=device)
+        out = self.model(x, m).float().cpu().numpy()
+        return out ** 2  # the network predicts sqrt intensities
+
+    def _metadata(self, item: Featurized, given_id: Optional[str], given_name: Optional[str]) -> dict:
+        meta = dict(item.metadata)
+        meta["id"] = given_id or None
+        meta["name"] = given_name or given_id or meta["smiles"]
+        meta["ionization"] = "EI"
+        meta["instrument_type"] = "in-silico"
+        meta["comment"] = f"predicted by llm4ms EI predictor {self.identity}"
+        return meta
+
+    def _to_spectrum(self, row: np.ndarray, metadata: dict) -> Optional[Spectrum]:
+        top = float(row.max()) if row.size else 0.0
+        if not np.isfinite(top) or top <= 0:
+            return None
+        rel = row.astype(np.float64) / top
+        idx = np.flatnonzero(rel >= self.output.min_relative)
+        if idx.size > self.output.max_peaks:
+            order = np.lexsort((idx, -rel[idx]))[: self.output.max_peaks]
+            idx = np.sort(idx[order])
+        inten = np.round(rel[idx] * self.output.scale, self.output.decimals)
+        return Spectrum(mz=idx.astype(np.float64), intensities=inten.astype(np.float64), metadata=metadata)
+
+
+def _file_digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]

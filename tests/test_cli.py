@@ -1,0 +1,92 @@
+"""The CLI end to end with a tiny local model: embed -> search -> hits file, info, index, clear errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from llm4ms.cli import main
+from llm4ms.io import write_msp
+
+from _fakes import random_spectra
+from _model_helpers import build_tiny
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from llm4ms.model import SpectrumEncoder
+
+    root = tmp_path_factory.mktemp("cli")
+    base = build_tiny(root / "base")
+    SpectrumEncoder.from_base(str(base)).save_pretrained(root / "model")
+    spectra = random_spectra(120, seed=3)
+    write_msp(spectra, root / "lib.msp")
+    write_msp(spectra[10:13], root / "queries.msp")
+    assert main(["embed", "--spectra", str(root / "lib.msp"), "--out", str(root / "lib"),
+                 "--model", str(root / "model"), "--no-progress", "--chunk-size", "50"]) == 0
+    return root, spectra
+
+
+def test_embed_then_search_finds_query_at_rank_one(setup):
+    root, spectra = setup
+    out = root / "hits.csv"
+    # no --model: the library remembers the model it was embedded with
+    assert main(["search", "--query", str(root / "queries.msp"), "--library", str(root / "lib"),
+                 "-k", "3", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 9
+    firsts = [r for r in rows if r["rank"] == "1"]
+    assert [r["id"] for r in firsts] == ["S10", "S11", "S12"]
+    assert all(float(r["score"]) > 0.9999 for r in firsts)
+
+
+def test_search_table_and_json(setup, capsys):
+    root, _ = setup
+    assert main(["search", "--query", str(root / "queries.msp"), "--library", str(root / "lib"), "-k", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "Query 1: compound 10" in table and "compound 10" in table.split("\n")[2]
+    assert main(["search", "--query", str(root / "queries.msp"), "--library", str(root / "lib"), "-k", "2",
+                 "--out", str(root / "h.json"), "--mass-tolerance", "0.01"]) == 0
+    hits = json.loads((root / "h.json").read_text())["hits"]
+    assert all(abs(h["mass"] - next(x for x in hits if x["rank"] == 1 and x["query_index"] == h["query_index"])
+                   ["mass"]) <= 0.02 for h in hits)
+
+
+def test_info_and_reindex(setup, capsys):
+    root, _ = setup
+    assert main(["info", str(root / "lib")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["spectra"] == 120 and info["model"]["dim"] == 64
+    assert main(["index", str(root / "lib"), "--type", "hnsw"]) == 0
+    assert json.loads((root / "lib" / "manifest.json").read_text())["index"]["spec"]["kind"] == "hnsw"
+    assert main(["search", "--query", str(root / "queries.msp"), "--library", str(root / "lib"), "-k", "1",
+                 "--out", str(root / "h2.csv")]) == 0
+    assert [r["id"] for r in csv.DictReader(open(root / "h2.csv"))] == ["S10", "S11", "S12"]
+
+
+def test_bad_inputs_give_one_line_and_exit_2(setup, tmp_path, capsys):
+    root, _ = setup
+    bad = tmp_path / "bad.msp"
+    bad.write_text("Name: x\nNum Peaks: 2\n41 100\n43 abc\n")
+    assert main(["search", "--query", str(bad), "--library", str(root / "lib")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.msp, record 1, line 4" in err and "Traceback" not in err
+    assert main(["search", "--query", str(root / "queries.msp"), "--library", str(tmp_path)]) == 2
+    assert "not an llm4ms library" in capsys.readouterr().err
+    assert main(["embed", "--spectra", str(tmp_path / "missing.msp"), "--out", str(tmp_path / "x"),
+                 "--model", str(root / "model")]) == 2
+    assert "missing.msp" in capsys.readouterr().err
+
+
+def test_skip_invalid_counts_records(setup, tmp_path, capsys):
+    root, spectra = setup
+    text = (root / "lib.msp").read_text()
+    broken = text.replace("Num Peaks:", "Num Peaks: x\nNum Peaks:", 1)  # first record now broken
+    (tmp_path / "broken.msp").write_text(broken)
+    assert main(["embed", "--spectra", str(tmp_path / "broken.msp"), "--out", str(tmp_path / "lib"),
+                 "--model", str(root / "model"), "--no-progress"]) == 2
+    assert main(["embed", "--spectra", str(tmp_path / "broken.msp"), "--out", str(tmp_path / "lib"),
+                 "--model", str(root / "model"), "--no-progress", "--skip-invalid"]) == 0
+    err = capsys.readouterr().err
+    assert "119 spectra embedded" in err and "1 invalid records skipped" in err
