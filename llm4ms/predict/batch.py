@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from llm4ms.errors import ConfigError
-from llm4ms.predict.inputs import MoleculeRow, read_molecules
+from llm4ms.predict.inputs import MoleculeRow, input_format, read_molecules
 from llm4ms.predict.msp import write_spectra_msp
 from llm4ms.predict.predictor import EIPredictor
 from llm4ms.utils import atomic_open, read_json, write_json
@@ -71,6 +71,9 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
     from tqdm.auto import tqdm
 
     src, out = Path(smiles_path), Path(out_path)
+    if not src.is_file():
+        raise ConfigError(f"{src}: no such molecule file")
+    input_format(src)  # unknown extensions fail before any work
     parts = out.with_name(out.name + ".parts")
     signature = _signature(src, predictor, chunk_size, (smiles_column, id_column, name_column))
     state = _load_state(parts, signature, restart)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,6 +123,7 @@ class EIPredictor:
         state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.model.state_dict().items()}
         with atomic_path(folder / WEIGHTS_NAME) as tmp:
             save_file(state, str(tmp), metadata={"format": "llm4ms-ei-predictor"})
+        os.chmod(folder / WEIGHTS_NAME, 0o644)  # safetensors leaves its file private (0600)
         info = {k: v for k, v in self.info.items() if k != "identity"}
         write_json(folder / CONFIG_NAME, {
             "format_version": FORMAT_VERSION,
