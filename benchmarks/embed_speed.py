@@ -23,8 +23,9 @@ from llm4ms.model import SpectrumEncoder  # noqa: E402
 from llm4ms.model.tiny import build_tiny_model  # noqa: E402
 from llm4ms.text import Textualizer  # noqa: E402
 from llm4ms.utils import write_json  # noqa: E402
+from llm4ms.data.shared import shared_path  # noqa: E402
 
-DATA = "/work/shared/data/massbank_ei/massbank_ei_nominal.msp"
+DATA = str(shared_path("massbank_ei", "massbank_ei_nominal.msp"))
 SIZES = ((64, 2, 4), (128, 2, 4), (256, 4, 4))
 
 

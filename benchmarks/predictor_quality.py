@@ -30,9 +30,10 @@ from llm4ms.predict.msp import iter_msp  # noqa: E402
 from llm4ms.predict.predictor import EIPredictor  # noqa: E402
 from llm4ms.spectrum import binned_vector, normalize_intensities, to_nominal_mass  # noqa: E402
 from llm4ms.utils import write_json  # noqa: E402
+from llm4ms.data.shared import shared_path  # noqa: E402
 
-DATA = Path("/work/shared/data/massbank_ei/massbank_ei_nominal.msp")
-MOSES = Path("/work/shared/data/molecules/moses_test.csv.gz")
+DATA = shared_path("massbank_ei", "massbank_ei_nominal.msp")
+MOSES = shared_path("molecules", "moses_test.csv.gz")
 MAX_MZ = 1000
 
 

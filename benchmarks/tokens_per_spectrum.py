@@ -17,8 +17,9 @@ from llm4ms.model.tiny import train_spectrum_tokenizer
 from llm4ms.spectrum import Spectrum
 from llm4ms.text import PRESETS
 from llm4ms.utils import write_json
+from llm4ms.data.shared import shared_path
 
-DATA = "/work/shared/data/massbank_ei/massbank_ei_nominal.msp"
+DATA = str(shared_path("massbank_ei", "massbank_ei_nominal.msp"))
 
 
 def read_msp_light(path: str, limit: int | None = None) -> Iterator[Spectrum]:

@@ -39,10 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llm4ms.data.split import compound_split  # noqa: E402
 from llm4ms.spectrum import Spectrum  # noqa: E402
 from llm4ms.utils import atomic_open, write_json  # noqa: E402
+from llm4ms.data.shared import shared_data_dir  # noqa: E402
 
 logger = logging.getLogger("build_benchmark")
 
-DATA = Path("/work/shared/data")
+DATA = shared_data_dir()
 MEASURED = DATA / "massbank_ei" / "massbank_ei_nominal.msp"
 MOLECULES = DATA / "molecules"
 SEED = 20261125

@@ -18,8 +18,9 @@ import argparse
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from llm4ms.data.shared import shared_data_dir
 
-DATA = Path("/work/shared/data")
+DATA = shared_data_dir()
 MASSBANK = DATA / "massbank_ei" / "massbank_ei_nominal.msp"
 PNNL = DATA / "pnnl_gcms" / "PNNLMetV20191015_clean.msp"
 

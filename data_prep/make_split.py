@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from llm4ms.data.shared import shared_data_dir
 
-DATA = Path("/work/shared/data")
+DATA = shared_data_dir()
 DEFAULT_INPUTS = (DATA / "massbank_ei" / "massbank_ei_nominal.msp", DATA / "pnnl_gcms" / "PNNLMetV20191015_clean.msp")
 DEFAULT_OUT = Path(__file__).resolve().parent / "splits" / "massbank_ei_nominal_split.tsv"
 

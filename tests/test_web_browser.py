@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from llm4ms.data.shared import shared_data_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -150,7 +151,7 @@ def screenshot(out: Path, n_library: int = 3000) -> None:
     from tests._fakes import FakeEncoder
     from tests._web_helpers import ServerThread
 
-    data = Path("/work/shared/data")
+    data = (shared_data_dir(required=False) or Path("/nonexistent"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         reader = read_spectra(data / "massbank_ei" / "massbank_ei_nominal.msp")

@@ -21,6 +21,7 @@ from llm4ms.predict.featurize import Featurized, FeaturizerSettings, featurize_m
 from llm4ms.predict.model import LossSettings, spectrum_loss
 from llm4ms.predict.predictor import EIPredictor
 from llm4ms.spectrum import Spectrum, binned_vector, normalize_intensities, to_nominal_mass
+from llm4ms.data.shared import shared_path
 
 log = logging.getLogger(__name__)
 
@@ -162,4 +163,4 @@ def train(predictor: EIPredictor, table: CompoundTable, settings: TrainSettings 
 
 
 def default_data_path() -> Path:
-    return Path("/work/shared/data/massbank_ei/massbank_ei_nominal.msp")
+    return shared_path("massbank_ei", "massbank_ei_nominal.msp")
