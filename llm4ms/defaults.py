@@ -39,11 +39,34 @@ def load_encoder(reference: Optional[str] = None) -> Any:
 
 
 def default_library_sources() -> list[Path]:
-    """The redistributable spectra files that make up the bundled default library."""
+    """The redistributable measured spectra files of the bundled default library."""
     if not DEFAULT_LIBRARY_SPECTRA.exists():
         return []
     return sorted(p for p in DEFAULT_LIBRARY_SPECTRA.iterdir()
                   if p.name.lower().endswith((".msp", ".msp.gz", ".mgf", ".mgf.gz")))
+
+
+def default_candidate_structures() -> Optional[Path]:
+    """Candidate structures whose spectra are predicted at first use (see resources/library/README.md)."""
+    path = DEFAULT_LIBRARY_SPECTRA / "candidates_insilico.csv.gz"
+    return path if path.exists() else None
+
+
+def predicted_candidates(show_progress: Optional[bool] = None) -> Optional[Path]:
+    """Predict the bundled candidate structures once with the bundled predictor; cached as MSP."""
+    candidates = default_candidate_structures()
+    if candidates is None:
+        return None
+    from llm4ms.predict import EIPredictor
+    from llm4ms.predict.batch import predict_file
+
+    predictor = EIPredictor.from_pretrained()
+    out = cache_dir() / "default_library" / f"insilico_{str(predictor.identity)[:12]}.msp"
+    if not out.exists():
+        log.warning("predicting EI spectra of %s once into %s", candidates.name, out)
+        predict_file(predictor, candidates, out, smiles_column="smiles", id_column="id", name_column="name",
+                     progress=show_progress)
+    return out
 
 
 def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
@@ -51,7 +74,7 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     from llm4ms.search import Library
 
     sources = default_library_sources()
-    if not sources:
+    if not sources and default_candidate_structures() is None:
         raise ConfigError("no --library given and this installation ships no default library")
     encoder = encoder or load_encoder(None)
     folder = cache_dir() / "default_library" / str(encoder.identity)[:16]
@@ -60,10 +83,12 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
             return Library.load(folder)
         except Exception as err:  # an interrupted build resumes below
             log.info("default library cache incomplete (%s); continuing the build", err)
-    spectra = _chain_sources(sources)
-    log.warning("building the default library embeddings once into %s", folder)
-    return Library.build(spectra, folder, encoder, show_progress=show_progress,
-                         model_reference=str(getattr(encoder, "name_or_path", "") or "") or None)
+    predicted = predicted_candidates(show_progress)
+    if predicted is not None:
+        sources = sources + [predicted]
+    log.warning("embedding the default library once into %s", folder)
+    return Library.build(_chain_sources(sources), folder, encoder, show_progress=show_progress,
+                         model_reference=getattr(encoder, "name_or_path", None))
 
 
 def _chain_sources(paths: list[Path]):

@@ -183,17 +183,20 @@ class Library:
             return []
         return self._table.take(np.asarray(indices, dtype=np.int64)).to_pylist()
 
+    def peaks(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(m/z, intensities) of library spectrum `i` without touching the metadata table (fast)."""
+        start, end = int(self._peaks_offsets[i]), int(self._peaks_offsets[i + 1])
+        return np.asarray(self._peaks_mz[start:end]), np.asarray(self._peaks_intensity[start:end])
+
     def spectrum(self, i: int) -> Spectrum:
         """The stored peaks and metadata of library spectrum `i` (0-based)."""
         if not 0 <= int(i) < len(self):
             raise IndexError(f"library index {i} out of range (library holds {len(self)} spectra)")
-        start, end = int(self._peaks_offsets[i]), int(self._peaks_offsets[i + 1])
+        mz, intensities = self.peaks(i)
         meta = {k: v for k, v in self.metadata_row(i).items() if v is not None}
         if "mass" in meta:
             meta["exact_mass"] = meta.pop("mass")
-        return Spectrum(mz=np.asarray(self._peaks_mz[start:end], dtype=np.float64),
-                        intensities=np.asarray(self._peaks_intensity[start:end], dtype=np.float64),
-                        metadata=meta)
+        return Spectrum(mz=mz.astype(np.float64), intensities=intensities.astype(np.float64), metadata=meta)
 
     def info(self) -> dict[str, Any]:
         """A summary for `llm4ms info` and the web UI."""

@@ -1,0 +1,47 @@
+"""The bundled default library: measured files + candidate structures predicted at first use, cached."""
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+import llm4ms.defaults as defaults
+from llm4ms.io import read_spectra, write_msp
+
+from _fakes import FakeEncoder, random_spectra
+
+
+def test_bundled_files_are_present_and_readable():
+    measured = defaults.default_library_sources()
+    assert [p.name for p in measured] == ["massbank_ei_ccby.msp"]
+    spectra = list(read_spectra(measured[0]))
+    assert len(spectra) == 470
+    assert all(s.get("license") in ("CC BY", "CC BY-SA") and s.get("authors") for s in spectra)
+    with gzip.open(defaults.default_candidate_structures(), "rt") as handle:
+        rows = handle.read().splitlines()
+    assert rows[0] == "id,name,smiles" and len(rows) == 11_510
+
+
+def test_default_library_predicts_embeds_once_and_reuses(tmp_path, monkeypatch):
+    folder = tmp_path / "resources"
+    folder.mkdir()
+    write_msp(random_spectra(20, seed=5), folder / "measured.msp")
+    (folder / "candidates_insilico.csv.gz").write_bytes(gzip.compress(
+        b"id,name,smiles\nc1,ethanol,CCO\nc2,benzene,c1ccccc1\nc3,bad,not-a-smiles\nc4,toluene,Cc1ccccc1\n"))
+    monkeypatch.setattr(defaults, "DEFAULT_LIBRARY_SPECTRA", folder)
+    monkeypatch.setenv("LLM4MS_CACHE", str(tmp_path / "cache"))
+    encoder = FakeEncoder()
+    library = defaults.default_library(encoder, show_progress=False)
+    assert len(library) == 23  # 20 measured + 3 predicted (the invalid SMILES is counted and skipped)
+    names = [library.metadata_row(i)["name"] for i in range(20, 23)]
+    assert names == ["ethanol", "benzene", "toluene"]
+    assert library.spectrum(21).molecular_mass == pytest.approx(78.047, abs=0.01)
+    again = FakeEncoder()
+    assert len(defaults.default_library(again, show_progress=False)) == 23
+    assert again.encoded == 0  # cached: nothing embedded twice
+
+
+def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "none")
+    with pytest.raises(defaults.ConfigError, match="no --model given"):
+        defaults.load_encoder(None)
