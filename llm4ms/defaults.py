@@ -26,7 +26,7 @@ def default_model_path() -> Optional[Path]:
     return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "llm4ms_config.json").exists() else None
 
 
-def load_encoder(reference: Optional[str] = None) -> Any:
+def load_encoder(reference: Optional[str] = None, device: Optional[str] = None) -> Any:
     """Load `reference` (folder or Hub id), or the bundled default model when it is None."""
     from llm4ms.model import SpectrumEncoder
 
@@ -35,7 +35,7 @@ def load_encoder(reference: Optional[str] = None) -> Any:
         if path is None:
             raise ConfigError("no --model given and this installation ships no default model")
         reference = str(path)
-    return SpectrumEncoder.from_pretrained(reference)
+    return SpectrumEncoder.from_pretrained(reference, device=device)
 
 
 def default_library_sources() -> list[Path]:

@@ -100,8 +100,14 @@ class Library:
               batch_size: int = 64, index: IndexSpec | str = "auto", dtype: str = "float32",
               chunk_size: int = 1024, skip_invalid: bool = False, overwrite: bool = False,
               show_progress: Optional[bool] = None, model_reference: Optional[str] = None,
-              keep_shards: bool = False) -> "Library":
-        """Embed `spectra` (a file path or an iterable) into `out_dir`, resumably, and build its index."""
+              keep_shards: bool = False, shard: Optional[tuple[int, int]] = None) -> "Library":
+        """Embed `spectra` (a file path or an iterable) into `out_dir`, resumably, and build its index.
+
+        With `shard=(i, n)` only every n-th usable spectrum starting at the i-th is embedded (no index is
+        built): n processes or GPUs embed one input together, and `Library.merge` joins their folders.
+        """
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ConfigError(f"shard must be (index, count) with 0 <= index < count, not {shard}")
         from tqdm.auto import tqdm
 
         source, report, total = None, None, None
@@ -118,26 +124,68 @@ class Library:
         else:
             stream = spectra
         writer = StoreWriter(out_dir, model_info(encoder, model_reference), source=source, dtype=dtype,
-                             chunk_size=chunk_size, overwrite=overwrite)
+                             chunk_size=chunk_size, overwrite=overwrite, shard=shard)
         if writer.manifest.complete:
             log.info("%s is already complete (%d spectra)", out_dir, writer.manifest.count)
             return cls(out_dir)
         done = writer.done
         if done:
             log.info("resuming %s after %d embedded spectra", out_dir, done)
+        if total is not None and shard is not None:
+            total = -(-total // shard[1])
         disable = (not show_progress) if show_progress is not None else None
         bar = tqdm(total=total, initial=done, unit="spectra", desc="embed", disable=disable, dynamic_ncols=True)
         empty = _Counter()
-        usable = _with_peaks(stream, empty)
-        record = done
-        for chunk in chunked(islice(usable, done, None), chunk_size):
-            embeddings = encoder.encode(chunk, batch_size=batch_size, show_progress=False)
-            writer.add_chunk(np.asarray(embeddings, dtype=np.float32), chunk, first_record=record + 1)
-            record += len(chunk)
+        numbered = enumerate(_with_peaks(stream, empty), start=1)
+        if shard is not None:
+            numbered = ((r, s) for r, s in numbered if (r - 1) % shard[1] == shard[0])
+        for chunk in chunked(islice(numbered, done, None), chunk_size):
+            records = [r for r, _ in chunk]
+            spectra_chunk = [s for _, s in chunk]
+            embeddings = encoder.encode(spectra_chunk, batch_size=batch_size, show_progress=False)
+            writer.add_chunk(np.asarray(embeddings, dtype=np.float32), spectra_chunk, records)
             bar.update(len(chunk))
         bar.close()
         writer.finish(skipped=report.skipped if report else 0, empty=empty.count,
                       keep_shards=keep_shards)
+        library = cls(out_dir)
+        if shard is None:
+            library.build_index(index)
+        return library
+
+    @classmethod
+    def merge(cls, shard_dirs: Sequence[str | Path], out_dir: str | Path, index: IndexSpec | str = "auto",
+              chunk_size: int = 4096, overwrite: bool = False) -> "Library":
+        """Join the shard libraries of one distributed `build` into one library, in input order."""
+        import heapq
+
+        shards = [cls(d) for d in shard_dirs]
+        if not shards:
+            raise ConfigError("no shard folders to merge")
+        first = shards[0].manifest
+        counts = {tuple(s.manifest.shard or ()) for s in shards}
+        expected = {(i, len(shards)) for i in range(len(shards))}
+        if counts != expected:
+            raise Llm4msError(f"shards to merge must be 0..{len(shards) - 1} of {len(shards)}; found "
+                              f"{sorted(counts)} in {', '.join(str(d) for d in shard_dirs)}")
+        for s in shards[1:]:
+            if s.manifest.model.get("identity") != first.model.get("identity"):
+                raise ModelMismatchError(f"{s.folder}: embedded with another model than {shards[0].folder}")
+            if s.manifest.source != first.source:
+                raise Llm4msError(f"{s.folder}: built from another input than {shards[0].folder}")
+        writer = StoreWriter(out_dir, first.model, source=first.source, dtype=first.dtype,
+                             chunk_size=chunk_size, overwrite=overwrite)
+        if writer.manifest.complete:
+            return cls(out_dir)
+        if writer.done:
+            raise Llm4msError(f"{out_dir}: holds a partial merge; rerun with --overwrite")
+        order = heapq.merge(*[_numbered_records(s, k) for k, s in enumerate(shards)])
+        for chunk in chunked(order, chunk_size):
+            embeddings = np.stack([np.asarray(shards[k].embeddings[i], dtype=np.float32) for _, k, i in chunk])
+            spectra_chunk = [shards[k].spectrum(i) for _, k, i in chunk]
+            writer.add_chunk(embeddings, spectra_chunk, [r for r, _, _ in chunk])
+        writer.finish(skipped=max(s.manifest.skipped for s in shards),
+                      empty=max(s.manifest.empty for s in shards))
         library = cls(out_dir)
         library.build_index(index)
         return library
@@ -301,6 +349,12 @@ class Library:
                 for r, row in enumerate(rows)
             ])
         return results
+
+
+def _numbered_records(library: "Library", shard: int) -> Iterable[tuple[int, int, int]]:
+    """(source_record, shard, row) for each row of a shard library, in its (ascending) record order."""
+    records = np.asarray(library._table.column("source_record").to_numpy())
+    return ((int(r), shard, i) for i, r in enumerate(records))
 
 
 class _Counter:

@@ -56,6 +56,7 @@ class Manifest:
     complete: bool = False
     consolidated: bool = False
     index: Optional[dict[str, Any]] = None
+    shard: Optional[list[int]] = None  # [index, count] for one shard of a distributed build
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     llm4ms_version: str = __version__
     format: str = FORMAT_NAME
@@ -120,7 +121,8 @@ class StoreWriter:
     """Builds a library folder chunk by chunk; rerunning the same build continues where it stopped."""
 
     def __init__(self, folder: str | Path, model_info: dict[str, Any], source: Optional[dict[str, Any]] = None,
-                 dtype: str = "float32", chunk_size: int = 4096, overwrite: bool = False) -> None:
+                 dtype: str = "float32", chunk_size: int = 4096, overwrite: bool = False,
+                 shard: Optional[tuple[int, int]] = None) -> None:
         if dtype not in ("float32", "float16"):
             raise ConfigError(f"embedding dtype must be float32 or float16, not {dtype!r}")
         self.folder = Path(folder)
@@ -134,7 +136,8 @@ class StoreWriter:
             self.manifest = manifest
             self.resumed = manifest.count > 0 or manifest.complete
         else:
-            self.manifest = Manifest(model=model_info, dtype=dtype, chunk_size=chunk_size, source=source)
+            self.manifest = Manifest(model=model_info, dtype=dtype, chunk_size=chunk_size, source=source,
+                                     shard=list(shard) if shard else None)
             self.manifest.save(self.folder)
             self.resumed = False
 
@@ -158,10 +161,13 @@ class StoreWriter:
         """Spectra already embedded (a resumed stream skips this many)."""
         return self.manifest.count
 
-    def add_chunk(self, embeddings: np.ndarray, spectra: list[Spectrum], first_record: int) -> None:
-        """Persist one chunk (embeddings + peaks + metadata) and record it in the manifest."""
-        if len(spectra) != embeddings.shape[0]:
-            raise ValueError("embeddings and spectra differ in length")
+    def add_chunk(self, embeddings: np.ndarray, spectra: list[Spectrum], records: list[int]) -> None:
+        """Persist one chunk (embeddings + peaks + metadata) and record it in the manifest.
+
+        `records` are the 1-based positions of the spectra in the input stream (their `source_record`).
+        """
+        if not len(spectra) == embeddings.shape[0] == len(records):
+            raise ValueError("embeddings, spectra and records differ in length")
         number = len(self.manifest.shards)
         stem = f"shards/{number:06d}"
         lengths = np.array([s.n_peaks for s in spectra], dtype=np.int64)
@@ -177,7 +183,7 @@ class StoreWriter:
         with atomic_path(self.folder / f"{stem}.jsonl") as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
                 for i, spectrum in enumerate(spectra):
-                    handle.write(json.dumps(metadata_row(spectrum, first_record + i), ensure_ascii=False))
+                    handle.write(json.dumps(metadata_row(spectrum, records[i]), ensure_ascii=False))
                     handle.write("\n")
         self.manifest.shards.append({"stem": stem, "count": len(spectra), "peaks": int(offsets[-1])})
         self.manifest.count += len(spectra)

@@ -90,3 +90,37 @@ def test_skip_invalid_counts_records(setup, tmp_path, capsys):
                  "--model", str(root / "model"), "--no-progress", "--skip-invalid"]) == 0
     err = capsys.readouterr().err
     assert "119 spectra embedded" in err and "1 invalid records skipped" in err
+
+
+def test_sharded_embed_in_two_processes_then_merge(setup, tmp_path):
+    """Two real processes (as `accelerate launch`/torchrun would start) embed halves; merge restores order."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from llm4ms.search import Library
+
+    root, spectra = setup
+    out = tmp_path / "sharded"
+    procs = []
+    for rank in (0, 1):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "llm4ms.cli", "embed", "--spectra", str(root / "lib.msp"), "--out", str(out),
+             "--model", str(root / "model"), "--shard", "auto", "--no-progress", "--chunk-size", "16"],
+            env=env, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["shard-000-of-002", "shard-001-of-002"]
+    assert main(["merge", str(out)]) == 0
+    merged, single = Library.load(out), Library.load(root / "lib")
+    assert len(merged) == len(single) == 120
+    assert [merged.metadata_row(i)["id"] for i in range(120)] == [s.id for s in spectra]
+    assert np.allclose(np.asarray(merged.embeddings), np.asarray(single.embeddings), atol=1e-5)
+    assert merged.manifest.index["spec"]["kind"] == "flat"
+    assert not any(p.name.startswith("shard-") for p in out.iterdir())
+    assert main(["embed", "--spectra", str(root / "lib.msp"), "--out", str(tmp_path / "x"),
+                 "--model", str(root / "model"), "--shard", "3/2"]) == 2

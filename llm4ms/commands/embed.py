@@ -21,18 +21,64 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted) instead of stopping")
     p.add_argument("--overwrite", action="store_true", help="discard an existing library folder")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--shard", help="embed one shard of a multi-process build: I/N (0-based), or 'auto' to take "
+                                   "RANK/WORLD_SIZE from `accelerate launch`/torchrun; writes OUT/shard-I-of-N, "
+                                   "joined afterwards by `llm4ms merge OUT`")
     p.set_defaults(func=run)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """'2/4' -> (2, 4); 'auto' -> from the launcher's RANK / WORLD_SIZE (None for a single process)."""
+    import os
+
+    from llm4ms.errors import ConfigError
+
+    if value is None:
+        return None
+    if value == "auto":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError as err:
+        raise ConfigError(f"--shard must look like I/N (e.g. 0/4) or 'auto', not {value!r}") from err
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard {value}: need 0 <= I < N")
+    return index, count
+
+
+def shard_folder(out: str, shard: tuple[int, int]) -> str:
+    import os
+
+    return os.path.join(out, f"shard-{shard[0]:03d}-of-{shard[1]:03d}")
+
+
+def process_device() -> str | None:
+    """One GPU per launched process (LOCAL_RANK) when CUDA is there; None lets the encoder choose."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     from llm4ms.defaults import load_encoder
     from llm4ms.search import Library
 
-    encoder = load_encoder(args.model)
-    library = Library.build(args.spectra, args.out, encoder, batch_size=args.batch_size, index=args.index,
+    shard = parse_shard(args.shard)
+    out = shard_folder(args.out, shard) if shard else args.out
+    encoder = load_encoder(args.model, device=process_device())
+    library = Library.build(args.spectra, out, encoder, batch_size=args.batch_size, index=args.index,
                             dtype=args.dtype, chunk_size=args.chunk_size, skip_invalid=args.skip_invalid,
-                            overwrite=args.overwrite, show_progress=not args.no_progress)
+                            overwrite=args.overwrite, show_progress=not args.no_progress, shard=shard)
     m = library.manifest
+    if shard:
+        print(f"shard {shard[0]}/{shard[1]} -> {out}: {m.count} spectra embedded; when every shard is done, "
+              f"run: llm4ms merge {args.out}", file=sys.stderr)
+        return 0
     notes = []
     if m.skipped:
         notes.append(f"{m.skipped} invalid records skipped")

@@ -136,14 +136,18 @@ def mine_negatives(spectra: Sequence[Spectrum], k: int, method: str = "cosine",
 
 def build_triples(spectra: Sequence[Spectrum], num_negatives: int = 1, negative_method: str = "cosine",
                   predicted: Iterable[Spectrum] | None = None, augment_singletons: bool = True,
-                  augment: AugmentSettings = AugmentSettings(), seed: int = 0) -> list[dict]:
+                  augment: AugmentSettings = AugmentSettings(), seed: int = 0,
+                  predicted_negatives: bool = False) -> list[dict]:
     """One triple per anchor spectrum: ``{anchor, positive, negatives, anchor_key}`` (Spectrum objects).
 
     The positive is a random other spectrum of the same compound, else (if `augment_singletons`) an
     augmented view of the anchor; anchors without either are skipped. With `predicted` (in-silico
     spectra, keyed by InChIKey first block) every anchor whose compound was predicted gets one more
     triple with the predicted spectrum as positive (measured vs in-silico). Negatives come from
-    `mine_negatives`; rows short of negatives are filled with random other-compound spectra.
+    `mine_negatives`; rows short of negatives are filled with random other-compound spectra. With
+    `predicted_negatives`, the negatives of a measured-vs-predicted triple are instead the predicted
+    spectra of other compounds closest to the anchor (`nearest_predicted`): the look-alikes an
+    in-silico library search confuses.
     """
     spectra = [s for s in spectra if s.inchikey14]
     keys = [s.inchikey14 for s in spectra]
@@ -151,6 +155,10 @@ def build_triples(spectra: Sequence[Spectrum], num_negatives: int = 1, negative_
     groups = compound_groups(keys)
     negatives = mine_negatives(spectra, num_negatives, negative_method, keys)
     predicted_by_key = {p.inchikey14: p for p in (predicted or []) if p.inchikey14}
+    pool = list(predicted_by_key.values())
+    near_predicted = None
+    if predicted_negatives and pool and num_negatives:
+        near_predicted = nearest_predicted(spectra, keys, pool, num_negatives)
     triples = []
     for i, anchor in enumerate(spectra):
         positives = []
@@ -159,13 +167,37 @@ def build_triples(spectra: Sequence[Spectrum], num_negatives: int = 1, negative_
             positives.append(spectra[int(rng.choice(mates))])
         elif augment_singletons:
             positives.append(random_view(anchor, rng, augment))
-        if keys[i] in predicted_by_key:
-            positives.append(predicted_by_key[keys[i]])
         for positive in positives:
             negs = _fill_negatives(negatives[i], keys, keys[i], rng)
             triples.append({"anchor": anchor, "positive": positive,
                             "negatives": [spectra[j] for j in negs], "anchor_key": keys[i]})
+        if keys[i] in predicted_by_key:
+            if near_predicted is not None:
+                negs = _fill_negatives(near_predicted[i], [p.inchikey14 for p in pool], keys[i], rng)
+                chosen = [pool[j] for j in negs]
+            else:
+                chosen = [spectra[j] for j in _fill_negatives(negatives[i], keys, keys[i], rng)]
+            triples.append({"anchor": anchor, "positive": predicted_by_key[keys[i]], "negatives": chosen,
+                            "anchor_key": keys[i]})
     return triples
+
+
+def nearest_predicted(spectra: Sequence[Spectrum], keys: Sequence[str], predicted: Sequence[Spectrum], k: int,
+                      chunk: int = 1024) -> np.ndarray:
+    """(n, k) indices into `predicted`: for each measured spectrum, the k most cosine-similar predicted
+    spectra of *other* compounds (one per compound; -1 where there are fewer)."""
+    pred_keys = np.asarray([p.inchikey14 for p in predicted])
+    both = binned_matrix(list(spectra) + list(predicted))
+    queries, library = both[:len(spectra)], both[len(spectra):]
+    keys_arr = np.asarray(keys)
+    out = np.full((len(spectra), k), -1, dtype=np.int64)
+    for start in range(0, len(spectra), chunk):
+        sims = queries[start:start + chunk] @ library.T
+        sims[keys_arr[start:start + chunk, None] == pred_keys[None, :]] = -np.inf
+        order = np.argsort(-sims, axis=1)[:, :k]
+        finite = np.isfinite(np.take_along_axis(sims, order, axis=1))
+        out[start:start + len(order)] = np.where(finite, order, -1)
+    return out
 
 
 def _fill_negatives(row: np.ndarray, keys: list[str], own: str, rng: np.random.Generator) -> list[int]:
