@@ -124,3 +124,18 @@ def test_sharded_embed_in_two_processes_then_merge(setup, tmp_path):
     assert not any(p.name.startswith("shard-") for p in out.iterdir())
     assert main(["embed", "--spectra", str(root / "lib.msp"), "--out", str(tmp_path / "x"),
                  "--model", str(root / "model"), "--shard", "3/2"]) == 2
+
+
+def test_export_sentence_transformers(setup, tmp_path):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from llm4ms.model import SpectrumEncoder
+
+    root, spectra = setup
+    assert main(["export", "--model", str(root / "model"), "--out", str(tmp_path / "st")]) == 0
+    encoder = SpectrumEncoder.from_pretrained(root / "model")
+    texts = encoder.texts(spectra[:4])
+    ours = encoder.encode(spectra[:4], show_progress=False)
+    theirs = SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts)
+    assert np.allclose(ours, theirs, atol=1e-4)
