@@ -40,8 +40,8 @@ class CrossfitSettings:
     hidden: tuple[int, ...] = (512, 512)
     dropout: float = 0.5
     mass_margin: int = 5
-    epochs: int = 40
-    max_minutes: float = 1.5
+    epochs: int = 15
+    max_minutes: float = 3.0
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 8
