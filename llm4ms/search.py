@@ -6,7 +6,7 @@ directly. Scores are cosine similarities of L2-normalised embeddings (FAISS inne
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -182,8 +182,9 @@ class Library:
         order = heapq.merge(*[_numbered_records(s, k) for k, s in enumerate(shards)])
         for chunk in chunked(order, chunk_size):
             embeddings = np.stack([np.asarray(shards[k].embeddings[i], dtype=np.float32) for _, k, i in chunk])
-            spectra_chunk = [shards[k].spectrum(i) for _, k, i in chunk]
-            writer.add_chunk(embeddings, spectra_chunk, [r for r, _, _ in chunk])
+            peaks = [shards[k].peaks(i) for _, k, i in chunk]
+            rows = _rows_in_order(shards, chunk)
+            writer.add_rows(embeddings, [p[0] for p in peaks], [p[1] for p in peaks], rows)
         writer.finish(skipped=max(s.manifest.skipped for s in shards),
                       empty=max(s.manifest.empty for s in shards))
         library = cls(out_dir)
@@ -276,20 +277,38 @@ class Library:
     def search(self, queries: Sequence[Spectrum], k: int = 10, encoder: Any = None,
                mass_tolerance: Optional[float] = None, query_masses: Optional[Sequence[Optional[float]]] = None,
                min_score: Optional[float] = None, batch_size: int = 64,
-               show_progress: Optional[bool] = False) -> list[list[Hit]]:
+               show_progress: Optional[bool] = False, rerank: Optional[str] = None,
+               rerank_depth: int = 100) -> list[list[Hit]]:
         """Top-`k` hits per query.
 
         With `mass_tolerance` (Da), only library spectra whose molecular mass is within the tolerance of the
         query's mass are candidates; the query mass comes from `query_masses` or the query's own metadata
         (exact mass / molecular weight). Queries without a known mass are searched unfiltered (logged).
+        With `rerank` (``cosine_sqrt`` or ``wcs``), the top `rerank_depth` embedding candidates are re-scored
+        with that classic similarity on the stored peaks and hits are ordered (and scored) by it.
         """
         queries = list(queries)
         if not queries:
             return []
         enc = self.encoder(encoder)
         q = np.asarray(enc.encode(queries, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
-        return self.search_embeddings(q, queries, k=k, mass_tolerance=mass_tolerance,
-                                      query_masses=query_masses, min_score=min_score)
+        if rerank is None:
+            return self.search_embeddings(q, queries, k=k, mass_tolerance=mass_tolerance,
+                                          query_masses=query_masses, min_score=min_score)
+        from llm4ms.rerank import reranker
+
+        score = reranker(rerank)
+        wide = self.search_embeddings(q, queries, k=max(k, rerank_depth), mass_tolerance=mass_tolerance,
+                                      query_masses=query_masses)
+        out = []
+        for query, hits in zip(queries, wide):
+            if hits:
+                s = score(query, [self.spectrum(h.library_index) for h in hits])
+                order = np.argsort(-s, kind="stable")
+                hits = [replace(hits[i], score=float(s[i]), rank=r + 1) for r, i in enumerate(order)]
+                hits = [h for h in hits if min_score is None or h.score >= min_score][:k]
+            out.append(hits)
+        return out
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
                           mass_tolerance: Optional[float] = None,
@@ -349,6 +368,19 @@ class Library:
                 for r, row in enumerate(rows)
             ])
         return results
+
+
+def _rows_in_order(shards: Sequence["Library"], chunk: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+    """Metadata rows for (record, shard, row) triples, fetched with one vectorised take per shard."""
+    by_shard: dict[int, list[int]] = {}
+    for pos, (_, k, i) in enumerate(chunk):
+        by_shard.setdefault(k, []).append(pos)
+    rows: list[dict[str, Any]] = [{}] * len(chunk)
+    for k, positions in by_shard.items():
+        fetched = shards[k].metadata_rows([chunk[p][2] for p in positions])
+        for pos, row in zip(positions, fetched):
+            rows[pos] = row
+    return rows
 
 
 def _numbered_records(library: "Library", shard: int) -> Iterable[tuple[int, int, int]]:

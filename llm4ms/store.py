@@ -168,25 +168,29 @@ class StoreWriter:
         """
         if not len(spectra) == embeddings.shape[0] == len(records):
             raise ValueError("embeddings, spectra and records differ in length")
+        rows = [metadata_row(spectrum, record) for spectrum, record in zip(spectra, records)]
+        self.add_rows(embeddings, [s.mz for s in spectra], [s.intensities for s in spectra], rows)
+
+    def add_rows(self, embeddings: np.ndarray, mz: list[np.ndarray], intensities: list[np.ndarray],
+                 rows: list[dict[str, Any]]) -> None:
+        """Persist one chunk given as arrays and metadata rows (what `add_chunk` and merges write)."""
         number = len(self.manifest.shards)
         stem = f"shards/{number:06d}"
-        lengths = np.array([s.n_peaks for s in spectra], dtype=np.int64)
-        offsets = np.zeros(len(spectra) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        mz = np.concatenate([s.mz for s in spectra]).astype(np.float32) if spectra else np.zeros(0, np.float32)
-        inten = (np.concatenate([s.intensities for s in spectra]).astype(np.float32)
-                 if spectra else np.zeros(0, np.float32))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([m.size for m in mz], out=offsets[1:])
+        flat_mz = np.concatenate(mz).astype(np.float32) if rows else np.zeros(0, np.float32)
+        flat_int = np.concatenate(intensities).astype(np.float32) if rows else np.zeros(0, np.float32)
         with atomic_path(self.folder / f"{stem}.npz") as tmp:
             with open(tmp, "wb") as handle:
-                np.savez(handle, embeddings=embeddings.astype(self.manifest.dtype), mz=mz,
-                         intensity=inten, offsets=offsets)
+                np.savez(handle, embeddings=embeddings.astype(self.manifest.dtype), mz=flat_mz,
+                         intensity=flat_int, offsets=offsets)
         with atomic_path(self.folder / f"{stem}.jsonl") as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
-                for i, spectrum in enumerate(spectra):
-                    handle.write(json.dumps(metadata_row(spectrum, records[i]), ensure_ascii=False))
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False))
                     handle.write("\n")
-        self.manifest.shards.append({"stem": stem, "count": len(spectra), "peaks": int(offsets[-1])})
-        self.manifest.count += len(spectra)
+        self.manifest.shards.append({"stem": stem, "count": len(rows), "peaks": int(offsets[-1])})
+        self.manifest.count += len(rows)
         self.manifest.save(self.folder)
 
     def finish(self, skipped: int = 0, empty: int = 0, keep_shards: bool = False) -> None:

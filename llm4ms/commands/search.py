@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only hits whose molecular mass is within this many Da of the query's mass")
     p.add_argument("--mass", type=float, help="query molecular mass for the filter (else from query metadata)")
     p.add_argument("--min-score", type=float, help="drop hits scoring below this cosine")
+    p.add_argument("--rerank", choices=("cosine_sqrt", "wcs"),
+                   help="re-score the top --rerank-depth embedding candidates with this classic similarity "
+                        "(scores are then that similarity)")
+    p.add_argument("--rerank-depth", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable query records (counted)")
     p.set_defaults(func=run)
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         library = default_library(encoder)
     masses = [args.mass] * len(queries) if args.mass is not None else None
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
-                             query_masses=masses, min_score=args.min_score, batch_size=args.batch_size)
+                             query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
+                             rerank=args.rerank, rerank_depth=args.rerank_depth)
     if report.skipped:
         print(f"{report.skipped} invalid query records skipped", file=sys.stderr)
     if args.out:
