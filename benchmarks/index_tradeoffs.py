@@ -72,8 +72,12 @@ def load_vectors(args) -> tuple[np.ndarray, np.ndarray, str]:
     return x, np.asarray(q, dtype=np.float32), Path(args.library).name
 
 
-def measure(x: np.ndarray, q: np.ndarray, spec: IndexSpec, exact: np.ndarray | None, k: int) -> dict:
+def measure(x: np.ndarray, q: np.ndarray, spec: IndexSpec, exact: np.ndarray | None, k: int,
+            variants: list[dict] | None = None) -> list[dict]:
+    """Build `spec` once, then search with each search-time variant (nprobe / efSearch)."""
     import faiss
+
+    from llm4ms.index import configure_search
 
     before = rss_mb()
     t0 = time.perf_counter()
@@ -84,19 +88,24 @@ def measure(x: np.ndarray, q: np.ndarray, spec: IndexSpec, exact: np.ndarray | N
         path = os.path.join(tmp, "i.faiss")
         faiss.write_index(index, path)
         disk_mb = os.path.getsize(path) / 1e6
-    search_index(index, q[:10], k)  # warm-up
-    t0 = time.perf_counter()
-    _, ids = search_index(index, q, k)
-    secs = time.perf_counter() - t0
-    recall = None
-    if exact is not None:
-        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, exact)]))
+    rows = []
+    for variant in variants or [{}]:
+        run = IndexSpec(**{**resolved.__dict__, **variant})
+        configure_search(index, run)
+        search_index(index, q[:10], k)  # warm-up
+        t0 = time.perf_counter()
+        _, ids = search_index(index, q, k)
+        secs = time.perf_counter() - t0
+        recall = None
+        if exact is not None:
+            recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, exact)]))
+        rows.append({"kind": run.kind, "factory": run.factory_string(),
+                     "nprobe": run.nprobe if run.kind.startswith("ivf") else None,
+                     "ef_search": run.ef_search if run.kind == "hnsw" else None,
+                     "build_s": round(build_s, 2), "disk_mb": round(disk_mb, 1), "ram_mb_delta": round(ram_mb, 1),
+                     "queries_per_s": round(len(q) / secs, 1), "recall_at_10_vs_exact": recall, "_ids": ids})
     del index
-    return {"kind": resolved.kind, "factory": resolved.factory_string(), "nprobe": resolved.nprobe
-            if resolved.kind.startswith("ivf") else None,
-            "ef_search": resolved.ef_search if resolved.kind == "hnsw" else None,
-            "build_s": round(build_s, 2), "disk_mb": round(disk_mb, 1), "ram_mb_delta": round(ram_mb, 1),
-            "queries_per_s": round(len(q) / secs, 1), "recall_at_10_vs_exact": recall, "_ids": ids}
+    return rows
 
 
 def main() -> int:
@@ -110,6 +119,7 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--nprobe", default="8,16,32,64")
     parser.add_argument("--ef-search", default="64,128,256")
+    parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--name", default=None)
     args = parser.parse_args()
     if not (args.library or args.synthetic):
@@ -120,19 +130,19 @@ def main() -> int:
     x, q, label = load_vectors(args)
     print(f"{len(x)} vectors x {x.shape[1]} dims, {len(q)} queries, {args.threads} threads", file=sys.stderr)
     rows = []
-    exact_row = measure(x, q, IndexSpec(kind="flat"), None, args.k)
+    exact_row = measure(x, q, IndexSpec(kind="flat"), None, args.k)[0]
     exact = exact_row["_ids"]
     exact_row["recall_at_10_vs_exact"] = 1.0
     rows.append(exact_row)
-    specs = [IndexSpec(kind="flat16"), IndexSpec(kind="sq8")]
-    specs += [IndexSpec(kind="ivf", nprobe=int(p)) for p in args.nprobe.split(",")]
-    specs += [IndexSpec(kind="ivfsq8", nprobe=int(p)) for p in args.nprobe.split(",")[-2:]]
-    specs += [IndexSpec(kind="hnsw", ef_search=int(e)) for e in args.ef_search.split(",")]
-    for spec in specs:
-        row = measure(x, q, spec, exact, args.k)
-        rows.append(row)
-        print(f"  {row['factory']:<16} nprobe={row['nprobe']} ef={row['ef_search']}: "
-              f"{row['queries_per_s']} q/s, recall {row['recall_at_10_vs_exact']:.4f}", file=sys.stderr)
+    nprobes = [{"nprobe": int(p)} for p in args.nprobe.split(",")]
+    plan = [(IndexSpec(kind="flat16"), None), (IndexSpec(kind="sq8"), None), (IndexSpec(kind="ivf"), nprobes),
+            (IndexSpec(kind="ivfsq8"), nprobes[-2:]),
+            (IndexSpec(kind="hnsw", ef_construction=args.ef_construction), [{"ef_search": int(e)} for e in args.ef_search.split(",")])]
+    for spec, variants in plan:
+        for row in measure(x, q, spec, exact, args.k, variants):
+            rows.append(row)
+            print(f"  {row['factory']:<16} nprobe={row['nprobe']} ef={row['ef_search']}: "
+                  f"{row['queries_per_s']} q/s, recall {row['recall_at_10_vs_exact']:.4f}", file=sys.stderr)
     for row in rows:
         row.pop("_ids")
     flat_qps = rows[0]["queries_per_s"]

@@ -93,7 +93,7 @@ def build_index(embeddings: np.ndarray, spec: IndexSpec | str = "auto", use_gpu:
     gpu = gpu_count() > 0 if use_gpu is None else use_gpu
     if not index.is_trained:
         sample = x
-        max_train = 256 * (spec.nlist or 1)
+        max_train = 64 * (spec.nlist or 1)  # 64 points per list: well inside faiss' 39..256 advice
         if x.shape[0] > max_train:
             rng = np.random.default_rng(0)
             sample = x[np.sort(rng.choice(x.shape[0], max_train, replace=False))]
