@@ -91,6 +91,20 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
                          model_reference=getattr(encoder, "name_or_path", None))
 
 
+def open_library(library: Optional[str], model: Optional[str]) -> tuple[Any, Any]:
+    """Resolve the --library / --model pair every searching command takes.
+
+    A given library uses its own recorded model unless --model overrides it (then returned to be checked);
+    without a library, the bundled library embedded with --model or the default model.
+    """
+    from llm4ms.search import Library
+
+    if library:
+        return Library.load(library), (load_encoder(model) if model else None)
+    encoder = load_encoder(model)
+    return default_library(encoder), encoder
+
+
 def _chain_sources(paths: list[Path]):
     from llm4ms.io import read_spectra
 

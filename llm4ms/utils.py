@@ -37,6 +37,22 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any):
             yield handle
 
 
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of `packages` (llm4ms itself from its module when not pip-installed)."""
+    import importlib.metadata as md
+
+    out = {}
+    for package in packages:
+        try:
+            out[package] = md.version(package)
+        except md.PackageNotFoundError:
+            if package == "llm4ms":
+                from llm4ms import __version__
+
+                out[package] = __version__
+    return out
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -58,19 +58,13 @@ def hit_at(library: Any, query: Spectrum, rank: int, k: Optional[int] = None, en
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm4ms.defaults import default_library, load_encoder
+    from llm4ms.defaults import open_library
     from llm4ms.plot import PLOT_FORMATS, save_mirror
-    from llm4ms.search import Library
 
     if not args.out.lower().endswith(PLOT_FORMATS):
         raise ConfigError(f"{args.out}: --out must end in .png or .svg")
     query = read_query(args.query, args.index)
-    if args.library:
-        library = Library.load(args.library)
-        encoder = load_encoder(args.model) if args.model else None
-    else:
-        encoder = load_encoder(args.model)
-        library = default_library(encoder)
+    library, encoder = open_library(args.library, args.model)
     hit = hit_at(library, query, args.hit, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                  mass=args.mass)
     reference = library.spectrum(hit.library_index)

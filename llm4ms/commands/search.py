@@ -27,11 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm4ms.defaults import default_library, load_encoder
+    from llm4ms.defaults import open_library
     from llm4ms.errors import ConfigError
     from llm4ms.io import ReadReport, read_spectra
     from llm4ms.report import format_hit_table, write_hits
-    from llm4ms.search import Library
 
     if args.k < 1:
         raise ConfigError("-k must be at least 1")
@@ -41,12 +40,7 @@ def run(args: argparse.Namespace) -> int:
     queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report))
     if not queries:
         raise ConfigError(f"{args.query}: no spectra to search")
-    if args.library:
-        library = Library.load(args.library)
-        encoder = load_encoder(args.model) if args.model else None
-    else:
-        encoder = load_encoder(args.model)
-        library = default_library(encoder)
+    library, encoder = open_library(args.library, args.model)
     masses = [args.mass] * len(queries) if args.mass is not None else None
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,

@@ -21,9 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm4ms.defaults import default_library, load_encoder
+    from llm4ms.defaults import open_library
     from llm4ms.errors import ConfigError
-    from llm4ms.search import Library
     from llm4ms.web import create_app
 
     if args.max_upload_mb <= 0 or args.max_spectra < 1 or args.max_k < 1:
@@ -34,12 +33,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise ConfigError("the web app needs fastapi and uvicorn: pip install 'llm4ms[web]'") from None
-    if args.library:
-        library = Library.load(args.library)
-        encoder = load_encoder(args.model) if args.model else None
-    else:
-        encoder = load_encoder(args.model)
-        library = default_library(encoder)
+    library, encoder = open_library(args.library, args.model)
     app = create_app(library, encoder, max_upload_mb=args.max_upload_mb, max_spectra=args.max_spectra,
                      max_k=args.max_k)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

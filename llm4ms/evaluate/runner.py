@@ -82,19 +82,11 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
 
 def versions() -> dict[str, str]:
     """Versions of the packages that can change a score."""
-    import importlib.metadata as md
+    from llm4ms.utils import package_versions
 
-    out = {"python": platform.python_version()}
-    for package in ("llm4ms", "numpy", "scipy", "matchms", "spec2vec", "gensim", "ms-entropy", "torch",
-                    "transformers", "faiss-cpu"):
-        try:
-            out[package] = md.version(package)
-        except md.PackageNotFoundError:
-            if package == "llm4ms":
-                from llm4ms import __version__
-
-                out[package] = __version__
-    return out
+    return {"python": platform.python_version(),
+            **package_versions(("llm4ms", "numpy", "scipy", "matchms", "spec2vec", "gensim", "ms-entropy",
+                                "torch", "transformers", "faiss-cpu"))}
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:

@@ -448,15 +448,6 @@ def replace_dir(src: Path, dst: Path) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
+    from llm4ms.utils import package_versions
 
-    out = {}
-    for package in ("llm4ms", "transformers", "torch", "peft", "tokenizers"):
-        try:
-            out[package] = md.version(package)
-        except md.PackageNotFoundError:
-            if package == "llm4ms":
-                from llm4ms import __version__
-
-                out[package] = __version__
-    return out
+    return package_versions(("llm4ms", "transformers", "torch", "peft", "tokenizers"))
