@@ -104,6 +104,16 @@ def prepare_encoder(model_args, training_args, texts_for_tokenizer: Callable[[],
                         load_in_4bit=model_args.load_in_4bit)
 
 
+def encoder_and_texts(model_args, data_args, training_args) -> tuple:
+    """The stage's encoder and its train texts (MNTP and SimCSE both train on spectrum texts)."""
+    from llm4ms.text import Textualizer
+
+    spectra = train_spectra(data_args)
+    first_texts = Textualizer.from_preset(model_args.textualizer or "llm4ms-v2")
+    encoder = prepare_encoder(model_args, training_args, lambda: [first_texts(s) for s in spectra])
+    return encoder, encoder.texts(spectra)
+
+
 def summary(stage: str, result, final: Path) -> None:
     validation = result.validation
     parts = [f"{stage}: {result.steps} steps (resumed at {result.resumed_from}), final loss {result.final_loss:.4f}"]

@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import sys
 
-from _common import evaluator, parse_config, prepare_encoder, run, summary, train_spectra
+from _common import encoder_and_texts, evaluator, parse_config, run, summary
 
 
 def main(argv=None) -> int:
-    from llm4ms.text import Textualizer
     from llm4ms.training.arguments import DataArguments, ModelArguments, SimCSEArguments, TrainingArguments
     from llm4ms.training.stages import finish_stage, train_simcse
 
     model_args, data_args, training_args, stage_args = parse_config(
         argv, (ModelArguments, DataArguments, TrainingArguments, SimCSEArguments))
-    spectra = train_spectra(data_args)
-    first_texts = Textualizer.from_preset(model_args.textualizer or "llm4ms-v2")
-    encoder = prepare_encoder(model_args, training_args, lambda: [first_texts(s) for s in spectra])
-    texts = encoder.texts(spectra)
+    encoder, texts = encoder_and_texts(model_args, data_args, training_args)
     settings = training_args.loop_settings()
     result = train_simcse(encoder, texts, settings, model_args.lora(), stage_args.scale,
                           stage_args.attention_dropout, evaluator(encoder, data_args, training_args))

@@ -1,0 +1,11 @@
+"""Small helpers shared by the benchmark scripts (run as `python benchmarks/<script>.py`)."""
+from __future__ import annotations
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
