@@ -25,7 +25,7 @@ from llm4ms.text import Textualizer  # noqa: E402
 from llm4ms.utils import write_json  # noqa: E402
 from llm4ms.data.shared import shared_path  # noqa: E402
 
-DATA = str(shared_path("massbank_ei", "massbank_ei_nominal.msp"))
+DATA = ("massbank_ei", "massbank_ei_nominal.msp")  # inside the shared data folder, looked up when run
 SIZES = ((64, 2, 4), (128, 2, 4), (256, 4, 4))
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     textualizer = Textualizer.from_preset(args.preset)
-    spectra = list(read_msp_light(DATA, limit=args.n + 1000))
+    spectra = list(read_msp_light(str(shared_path(*DATA)), limit=args.n + 1000))
     train_texts = [textualizer(s) for s in spectra[args.n:]]
     queries = spectra[: args.n]
     rows = []

@@ -26,14 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from llm4ms.data.split import compound_split  # noqa: E402
-from llm4ms.predict.msp import iter_msp  # noqa: E402
+from llm4ms.io import read_spectra  # noqa: E402
 from llm4ms.predict.predictor import EIPredictor  # noqa: E402
 from llm4ms.spectrum import binned_vector, normalize_intensities, to_nominal_mass  # noqa: E402
 from llm4ms.utils import write_json  # noqa: E402
 from llm4ms.data.shared import shared_path  # noqa: E402
 
-DATA = shared_path("massbank_ei", "massbank_ei_nominal.msp")
-MOSES = shared_path("molecules", "moses_test.csv.gz")
+# inside the shared data folder; looked up when the script runs, not at import
+DATA = ("massbank_ei", "massbank_ei_nominal.msp")
+MOSES = ("molecules", "moses_test.csv.gz")
 MAX_MZ = 1000
 
 
@@ -64,10 +65,11 @@ def recall(scores: np.ndarray, truth: np.ndarray, ks=(1, 10)) -> dict:
 
 
 def speed(predictor: EIPredictor, n: int) -> dict:
-    with gzip.open(MOSES, "rt") as handle:
+    moses = shared_path(*MOSES)
+    with gzip.open(moses, "rt") as handle:
         handle.readline()
         smiles = [line.split(",")[0].strip() for _, line in zip(range(n), handle)]
-    out = {"n_molecules": len(smiles), "source": MOSES.name}
+    out = {"n_molecules": len(smiles), "source": moses.name}
     for jobs in (1, 2):
         t0 = time.perf_counter()
         spectra = predictor.predict(smiles, batch_size=256, n_jobs=jobs)
@@ -80,17 +82,19 @@ def speed(predictor: EIPredictor, n: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="predictor folder (default: bundled)")
-    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--data", type=Path, default=None,
+                   help="MassBank EI MSP (default: massbank_ei/massbank_ei_nominal.msp in the shared data folder)")
     p.add_argument("--speed-n", type=int, default=2000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "predictor_quality.json")
     args = p.parse_args(argv)
+    args.data = args.data or shared_path(*DATA)
     torch.set_num_threads(args.threads)
     predictor = EIPredictor.from_pretrained(args.model)
 
     train_sum, n_train = np.zeros(MAX_MZ + 1), 0
     test_vecs, test_keys, smiles_of = [], [], {}
-    for spectrum in iter_msp(args.data):
+    for spectrum in read_spectra(args.data):
         key, smi = spectrum.inchikey14, spectrum.smiles
         if not key or not smi:
             continue

@@ -13,17 +13,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from llm4ms.data.shared import portable_path, shared_path
+from llm4ms.errors import ConfigError
 from llm4ms.utils import write_json
 
-DEFAULT = "massbank_ei/massbank_ei_all.msp"
-
-
-def shared_data() -> Path:
-    for candidate in (os.environ.get("LLM4MS_SHARED_DATA"), "/work/shared/data",
-                      Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    raise SystemExit("shared data not found: set LLM4MS_SHARED_DATA")
+DEFAULT = ("massbank_ei", "massbank_ei_all.msp")  # inside the shared data folder (llm4ms.data.shared)
 
 
 def best_of(load: Callable[[], Iterable], repeats: int) -> tuple[int, float]:
@@ -37,11 +31,15 @@ def best_of(load: Callable[[], Iterable], repeats: int) -> tuple[int, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", type=Path, default=None)
+    parser.add_argument("--path", type=Path, default=None,
+                        help="MSP file (default: massbank_ei/massbank_ei_all.msp in the shared data folder)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "read_speed.json")
     args = parser.parse_args()
-    path = args.path or shared_data() / DEFAULT
+    try:
+        path = args.path or shared_path(*DEFAULT)
+    except ConfigError as err:
+        raise SystemExit(f"read_speed: {err}") from None
 
     from llm4ms.io import read_spectra
 
@@ -70,7 +68,7 @@ def main() -> int:
         row["ratio_to_llm4ms"] = row["seconds"] / ours
         print(f"{row['reader']:<38} {row['records']:>8} {row['seconds']:>8.2f} "
               f"{row['records_per_s']:>10.0f} {row['ratio_to_llm4ms']:>10.2f}")
-    write_json(args.out, {"file": str(path), "repeats": args.repeats, "python": platform.python_version(),
+    write_json(args.out, {"file": portable_path(path), "repeats": args.repeats, "python": platform.python_version(),
                           "cpu_count": os.cpu_count(), "rows": rows,
                           "note": "matchms run with metadata_harmonization=False (its fastest setting); "
                                   "ours includes metadata normalisation"})

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from llm4ms.data.shared import portable_path  # noqa: E402
 from llm4ms.evaluate.loading import load_spectra  # noqa: E402
 from llm4ms.evaluate.runner import evaluate, markdown_table  # noqa: E402
 from llm4ms.utils import atomic_open, write_json  # noqa: E402
@@ -39,6 +40,7 @@ def main() -> int:
     parser.add_argument("--spec2vec-iterations", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OMP threads (shared machine)")
     parser.add_argument("--name", help="result name (default <benchmark>_<split>[_<size>])")
+    parser.add_argument("--prior", default="model", help="mass prior for every method: model, off, or W[,MARGIN[,MIN_REL]]")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -75,9 +77,16 @@ def main() -> int:
     library = load_spectra(library_path)
     load_seconds = time.perf_counter() - t0
     options = {"spec2vec": {"iterations": args.spec2vec_iterations}, "llm4ms": {"model": args.model}}
+    from llm4ms.ranking import model_ranking, parse_prior
+
+    model_prior = None
+    if args.model and args.prior == "model":
+        from llm4ms.model import SpectrumEncoder
+
+        model_prior = model_ranking(SpectrumEncoder.from_pretrained(args.model)).prior
     result = evaluate(queries, library, methods, mass_tolerance=args.mass_tolerance,
-                      method_options=options, name=name)
-    result["settings"].update({"queries_path": str(queries_path), "library_path": str(library_path),
+                      method_options=options, name=name, prior=parse_prior(args.prior, model_prior))
+    result["settings"].update({"queries_path": portable_path(queries_path), "library_path": portable_path(library_path),
                                "load_seconds": load_seconds, "threads": args.threads,
                                "command": " ".join(["python", "benchmarks/recall.py"] + sys.argv[1:])})
     table = markdown_table(result)

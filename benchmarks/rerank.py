@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--name", default="insilico_test_10k")
     args = parser.parse_args()
+    from llm4ms.data.shared import portable_path
     from llm4ms.defaults import load_encoder
     from llm4ms.io import read_spectra
     from llm4ms.search import Library
@@ -60,8 +61,10 @@ def main() -> int:
         print(f"| {label} | {r['R@1']} | {r['R@10']} | {r['queries_per_s']} |")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"rerank_{args.name}.json"
+    model = str(encoder.name_or_path)
+    model = portable_path(model) if Path(model).exists() else model  # a folder: repo-relative; a Hub id as is
     out.write_text(json.dumps({"command": " ".join(sys.argv), "queries": len(queries), "library": len(library),
-                               "model": encoder.name_or_path, "ceiling": ceiling, "rows": rows}, indent=1))
+                               "model": model, "ceiling": ceiling, "rows": rows}, indent=1))
     return 0
 
 

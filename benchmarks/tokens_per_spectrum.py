@@ -17,9 +17,9 @@ from llm4ms.model.tiny import train_spectrum_tokenizer
 from llm4ms.spectrum import Spectrum
 from llm4ms.text import PRESETS
 from llm4ms.utils import write_json
-from llm4ms.data.shared import shared_path
+from llm4ms.data.shared import portable_path, shared_path
 
-DATA = str(shared_path("massbank_ei", "massbank_ei_nominal.msp"))
+DATA = ("massbank_ei", "massbank_ei_nominal.msp")  # inside the shared data folder, looked up when run
 
 
 def read_msp_light(path: str, limit: int | None = None) -> Iterator[Spectrum]:
@@ -56,11 +56,13 @@ def read_msp_light(path: str, limit: int | None = None) -> Iterator[Spectrum]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--msp", default=DATA)
+    parser.add_argument("--msp", default=None,
+                        help="MSP file (default: massbank_ei/massbank_ei_nominal.msp in the shared data folder)")
     parser.add_argument("--limit", type=int, default=3000)
     parser.add_argument("--vocab", type=int, default=1000)
     parser.add_argument("--smollm2", action="store_true", help="also count with the SmolLM2 tokenizer")
     args = parser.parse_args()
+    args.msp = args.msp or str(shared_path(*DATA))
     spectra = list(read_msp_light(args.msp, limit=args.limit))
     rng = np.random.default_rng(0)
     order = rng.permutation(len(spectra))
@@ -94,7 +96,7 @@ def main() -> None:
             line += f"{r['smollm2_tokens_mean']:>11.1f}{r['smollm2_tokens_p95']:>10.0f}"
         print(line)
     write_json(Path(__file__).parent / "results" / "tokens_per_spectrum.json",
-               {"msp": args.msp, "limit": args.limit, "vocab": args.vocab, "rows": rows})
+               {"msp": portable_path(args.msp), "limit": args.limit, "vocab": args.vocab, "rows": rows})
 
 
 if __name__ == "__main__":

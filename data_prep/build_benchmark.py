@@ -39,23 +39,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llm4ms.data.split import compound_split  # noqa: E402
 from llm4ms.spectrum import Spectrum  # noqa: E402
 from llm4ms.utils import atomic_open, write_json  # noqa: E402
-from llm4ms.data.shared import shared_data_dir  # noqa: E402
+from llm4ms.data.shared import portable_path, shared_path  # noqa: E402
 
 logger = logging.getLogger("build_benchmark")
 
-DATA = shared_data_dir()
-MEASURED = DATA / "massbank_ei" / "massbank_ei_nominal.msp"
-MOLECULES = DATA / "molecules"
 SEED = 20261125
 ALLOWED_ELEMENTS = {"C", "H", "O", "N", "S", "P", "F", "Cl", "Br", "I", "Si"}
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
 # ---- shared helpers ---------------------------------------------------------------------------------
-def read_measured(path: Path = MEASURED) -> list[Spectrum]:
+# The shared data folder is looked up when a step runs, never at import (a machine without it can still
+# import this module, e.g. to collect the tests, which then skip).
+def measured_path() -> Path:
+    """MassBank EI nominal-mass spectra in the shared data folder (ConfigError when the folder is missing)."""
+    return shared_path("massbank_ei", "massbank_ei_nominal.msp")
+
+
+def molecules_dir() -> Path:
+    return shared_path("molecules")
+
+
+def read_measured(path: Optional[Path] = None) -> list[Spectrum]:
     from llm4ms.evaluate.loading import load_spectra
 
-    return [s for s in load_spectra(path) if s.inchikey14]
+    return [s for s in load_spectra(path or measured_path()) if s.inchikey14]
 
 
 def in_split(spectrum: Spectrum, split: str) -> bool:
@@ -105,7 +113,7 @@ def build_measured(out: Path, split: str) -> Path:
     write_msp(queries, folder / "queries.msp")
     write_msp(library, folder / "library.msp")
     write_json(folder / "info.json", {
-        "benchmark": "measured", "split": split, "source": str(MEASURED),
+        "benchmark": "measured", "split": split, "source": portable_path(measured_path()),
         "protocol": "query = smallest accession of each compound (InChIKey first block) with >= 2 spectra "
                     "in the split; library = all other spectra of the split",
         "queries": len(queries), "library": len(library), "compounds_in_split": len(groups)})
@@ -148,11 +156,13 @@ def _smiles_column(path: Path, column: str) -> Iterator[str]:
 def decoy_pool() -> list[tuple[str, str]]:
     """(smiles, source) in the fixed priority order: measured-like structures first, then the rest."""
     rng = random.Random(SEED)
-    first = [(s, "massbank") for s in _smiles_column(MOLECULES / "massbank_all_structures.tsv", "smiles")]
-    first += [(s, "neims_test") for s in _smiles_column(DATA / "fastei" / "NEIMS_test_11499molecules.csv", "smiles")]
-    rest = [(s, "qm9") for s in _smiles_column(MOLECULES / "qm9_smiles.csv", "smiles")]
+    molecules = molecules_dir()
+    neims = shared_path("fastei", "NEIMS_test_11499molecules.csv")
+    first = [(s, "massbank") for s in _smiles_column(molecules / "massbank_all_structures.tsv", "smiles")]
+    first += [(s, "neims_test") for s in _smiles_column(neims, "smiles")]
+    rest = [(s, "qm9") for s in _smiles_column(molecules / "qm9_smiles.csv", "smiles")]
     for name in ("moses_train.csv.gz", "moses_test.csv.gz", "moses_test_scaffolds.csv.gz"):
-        rest += [(s, "moses") for s in _smiles_column(MOLECULES / name, "smiles")]
+        rest += [(s, "moses") for s in _smiles_column(molecules / name, "smiles")]
     rng.shuffle(first)
     rng.shuffle(rest)
     return first + rest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default encoder (llm4ms/resources/model) from a fresh clone, CPU only, offline.
 #
-#   bash data_prep/build_default_model.sh            # about 35-45 CPU minutes on 2 cores
+#   bash data_prep/build_default_model.sh            # about 1-2 hours on 2 CPU cores
 #
 # Every step resumes or skips finished outputs, so an interrupted run can simply be started again.
 # Data: the shared MassBank EI nominal set and PNNL GC-MS (see llm4ms.data.shared); only TRAIN-split
@@ -24,31 +24,38 @@ python data_prep/build_training_sets.py work_data/training_default --negatives 3
     --predicted crossfit --folds 3 --predictor-epochs 15 --predictor-minutes 3 \
     --insilico-validation work_data/benchmark/insilico_validation
 
-# 3. The three LLM2Vec stages on a random tiny Llama (hidden 128, 2 layers), full weights.
-python recipes/mntp.py recipes/configs/default_mntp.json
-python recipes/simcse.py recipes/configs/default_simcse.json
-python recipes/supervised.py recipes/configs/default_supervised.json
-python recipes/supervised.py recipes/configs/default_supervised2.json   # 700 more steps (still improving at 400)
+# 3. The peak-token model (one token per peak, intensity-weighted pooling) trained by supervised contrastive
+#    learning on sentence-transformers' Trainer; the best validation checkpoint is kept.
+python recipes/contrastive.py recipes/configs/peak_supervised.json
 
-# 3b. Candidate B, for the record only (not shipped; about 40 s/step on 1 CPU thread):
-#   python recipes/mntp.py recipes/configs/default_smollm2_mntp.json
-#   python recipes/simcse.py recipes/configs/default_smollm2_simcse.json
-#   python recipes/supervised.py recipes/configs/default_smollm2_supervised.json
+# 3b. The older BPE model (MNTP -> SimCSE -> supervised on the hand-written loop), for the ablation only:
+#   python recipes/mntp.py recipes/configs/default_mntp.json
+#   python recipes/simcse.py recipes/configs/default_simcse.json
+#   python recipes/supervised.py recipes/configs/default_supervised.json
+#   python recipes/supervised.py recipes/configs/default_supervised2.json
 
-# 4. Selection numbers (validation split only).
+# 4. Ranking (fusion weight with sqrt cosine, mass prior, retrieval depth), fit on the validation split and
+#    stored in the model folder; then validation numbers of every method with the same prior.
+python data_prep/fit_ranking.py runs/peak/supervised/final --name default_model \
+    --queries work_data/benchmark/insilico_validation/queries.msp \
+    --library work_data/benchmark/insilico_validation/library_10k.msp --write
 python benchmarks/recall.py --benchmark insilico --split validation --size 10k \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,entropy --model runs/default/supervised2/final --name default_model_validation_insilico_10k
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak/supervised/final \
+    --name default_model_validation_insilico_10k
 
 # 5. Final test numbers, once, after selection.
 python benchmarks/recall.py --benchmark insilico --split test --size 10k \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/default/supervised2/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak/supervised/final \
     --name default_model_insilico_test_10k
+python benchmarks/recall.py --benchmark insilico --split test --size 100k \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak/supervised/final \
+    --name default_model_insilico_test_100k
 python benchmarks/recall.py --benchmark measured --split test \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/default/supervised2/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak/supervised/final \
     --name default_model_measured_test
 
-# 6. Ship: copy weights + tokenizer, record training data, licence and scores in the config (the card
+# 6. Ship: copy the model folder, record training data, licence and scores in the config (the card
 #    is generated from it), and write benchmarks/results/default_model.{json,md}.
-python data_prep/build_default_model.py speed runs/default/supervised2/final --threads 2 \
+python data_prep/build_default_model.py speed runs/peak/supervised/final --threads 2 \
     --out benchmarks/results/default_model_speed.json
-python data_prep/build_default_model.py ship runs/default/supervised2/final
+python data_prep/build_default_model.py ship runs/peak/supervised/final

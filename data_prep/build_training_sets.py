@@ -29,11 +29,10 @@ import argparse
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from llm4ms.data.shared import shared_data_dir
 
-DATA = shared_data_dir()
-MASSBANK = DATA / "massbank_ei" / "massbank_ei_nominal.msp"
-PNNL = DATA / "pnnl_gcms" / "PNNLMetV20191015_clean.msp"
+# Inside the shared data folder (llm4ms.data.shared), looked up when the script runs, not at import.
+MASSBANK = ("massbank_ei", "massbank_ei_nominal.msp")
+PNNL = ("pnnl_gcms", "PNNLMetV20191015_clean.msp")
 
 
 def read_split_spectra(path: Path) -> dict[str, list]:
@@ -119,14 +118,15 @@ def main(argv=None) -> int:
     parser.add_argument("--insilico-library-size", type=int, default=3000)
     args = parser.parse_args(argv)
 
+    from llm4ms.data.shared import shared_path
     from llm4ms.data.split import compound_split
     from llm4ms.training.data import SET_FILES, spectrum_to_record, triple_to_record, write_jsonl
     from llm4ms.training.mining import build_triples
 
-    massbank = read_split_spectra(MASSBANK)
+    massbank = read_split_spectra(shared_path(*MASSBANK))
     unsupervised = list(massbank["train"])
     if not args.no_pnnl:
-        unsupervised += read_split_spectra(PNNL)["train"]
+        unsupervised += read_split_spectra(shared_path(*PNNL))["train"]
     predicted = predicted_train(massbank, args) if args.predicted != "none" else None
     triples = build_triples(massbank["train"], num_negatives=args.negatives, negative_method=args.negative_method,
                             seed=args.seed, predicted=predicted, predicted_negatives=predicted is not None)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from llm4ms.data.shared import shared_data_dir
 
-DATA = shared_data_dir()
-DEFAULT_INPUTS = (DATA / "massbank_ei" / "massbank_ei_nominal.msp", DATA / "pnnl_gcms" / "PNNLMetV20191015_clean.msp")
+DEFAULT_INPUTS = (("massbank_ei", "massbank_ei_nominal.msp"), ("pnnl_gcms", "PNNLMetV20191015_clean.msp"))
 DEFAULT_OUT = Path(__file__).resolve().parent / "splits" / "massbank_ei_nominal_split.tsv"
 
 
@@ -30,12 +28,16 @@ def collect_keys(paths) -> set[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="*", type=Path, default=list(DEFAULT_INPUTS), help="MSP files")
+    parser.add_argument("inputs", nargs="*", type=Path,
+                        help="MSP files (default: " + ", ".join("/".join(p) for p in DEFAULT_INPUTS)
+                             + " in the shared data folder)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="TSV to write")
     args = parser.parse_args(argv)
+    from llm4ms.data.shared import shared_path
     from llm4ms.data.split import write_split
 
-    counts = write_split(collect_keys(args.inputs), args.out)
+    inputs = args.inputs or [shared_path(*parts) for parts in DEFAULT_INPUTS]
+    counts = write_split(collect_keys(inputs), args.out)
     print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 

@@ -19,8 +19,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from llm4ms.io import read_spectra  # noqa: E402
 from llm4ms.predict.featurize import FeaturizerSettings  # noqa: E402
-from llm4ms.predict.msp import iter_msp  # noqa: E402
 from llm4ms.predict.model import LossSettings  # noqa: E402
 from llm4ms.predict.predictor import BUNDLED_DIR, EIPredictor  # noqa: E402
 from llm4ms.predict.training import (TrainSettings, build_compound_table, default_data_path,  # noqa: E402
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     featurizer = FeaturizerSettings(n_bits=args.n_bits)
-    spectra = iter_msp(args.data)
+    spectra = read_spectra(args.data)
     if args.licenses:
         wanted = set(args.licenses)
         spectra = (s for s in spectra if s.get("license") in wanted)

@@ -28,14 +28,101 @@ def default_model_path() -> Optional[Path]:
 
 def load_encoder(reference: Optional[str] = None, device: Optional[str] = None) -> Any:
     """Load `reference` (folder or Hub id), or the bundled default model when it is None."""
-    from llm4ms.model import SpectrumEncoder
-
     if reference is None:
         path = default_model_path()
         if path is None:
             raise ConfigError("no --model given and this installation ships no default model")
         reference = str(path)
-    return SpectrumEncoder.from_pretrained(reference, device=device)
+    return _load_model(reference, device)
+
+
+#: Set to 1 to let a library's manifest name a model that is not a local folder (a Hub id to download).
+TRUST_LIBRARY_MODEL_ENV = "LLM4MS_TRUST_LIBRARY_MODEL"
+
+
+def trusted_library_models() -> bool:
+    """Whether $LLM4MS_TRUST_LIBRARY_MODEL allows loading any model a library's manifest names."""
+    return os.environ.get(TRUST_LIBRARY_MODEL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_library_model(reference: str, library: Any, trusted: bool = False, device: Optional[str] = None) -> Any:
+    """Load the model a library's manifest names, as `Library.encoder` does when no --model is given.
+
+    A library folder is data someone may have handed over: unless `trusted`, the model must be a folder on
+    this machine that fetches nothing from the Hugging Face Hub (its base model and adapters local too) and
+    whose sentence-transformers modules are llm4ms' or sentence-transformers' own. Otherwise one
+    `ConfigError` line says how to allow it (--model REF, or $LLM4MS_TRUST_LIBRARY_MODEL=1).
+    """
+    allow = (f"pass --model {reference} to load it anyway (it may be downloaded from the Hugging Face Hub) or "
+             f"set {TRUST_LIBRARY_MODEL_ENV}=1")
+    path = Path(str(reference)).expanduser()
+    if not trusted:
+        if not path.is_dir():
+            raise ConfigError(f"{library}: the library names the model {reference!r}, which is not a folder on "
+                              f"this machine; llm4ms loads a model a library names only from a local folder: {allow}")
+        remote = _remote_parts(path)
+        if remote:
+            raise ConfigError(f"{library}: the library's model folder {path} refers to {remote}, which is not on "
+                              f"this machine: {allow}")
+    return _load_model(str(path) if path.is_dir() else str(reference), device)
+
+
+def _remote_parts(folder: Path) -> Optional[str]:
+    """What a local model folder would fetch or import from elsewhere (None if nothing)."""
+    import json
+
+    def read(name: str) -> Any:
+        try:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # absent or broken: the loader says so in one line
+
+    config = read("llm4ms_config.json")
+    if isinstance(config, dict):
+        base = config.get("base_model")
+        if config.get("base_weights") != "included" and isinstance(base, str) and not _on_this_machine(base):
+            return f"base model {base!r}"
+        for adapter in config.get("merged_adapters") or []:
+            if isinstance(adapter, str) and not _on_this_machine(adapter):
+                return f"adapter {adapter!r}"
+    modules = read("modules.json")
+    if isinstance(modules, list):
+        for entry in modules:
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if not (isinstance(kind, str) and kind.startswith(("llm4ms.", "sentence_transformers."))):
+                return f"module type {kind!r} (only llm4ms and sentence-transformers modules are loaded)"
+    return None
+
+
+def _on_this_machine(reference: str) -> bool:
+    """A local folder, or a Hub repository already in the local Hugging Face cache (nothing to download)."""
+    if Path(reference).expanduser().is_dir():
+        return True
+    if reference.count("/") != 1 or reference.startswith((".", "/")):
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(reference, "config.json"), str)
+    except Exception:  # pragma: no cover - an odd name or cache layout: not known to be here
+        return False
+
+
+def _load_model(reference: str, device: Optional[str] = None) -> Any:
+    """`SpectrumEncoder.from_pretrained`, with anything a broken or crafted folder raises (unpickling refused,
+    bad safetensors, bad JSON, missing files) turned into one `ConfigError` line."""
+    from llm4ms.errors import Llm4msError
+    from llm4ms.model import SpectrumEncoder
+
+    try:
+        return SpectrumEncoder.from_pretrained(reference, device=device)
+    except Llm4msError:
+        raise
+    except Exception as err:
+        text = " ".join(str(err).split())
+        text = text if len(text) <= 200 else text[:197] + "..."
+        raise ConfigError(f"{reference}: cannot load this model ({type(err).__name__}: {text or 'no details'}); "
+                          "is it a complete llm4ms model folder?") from err
 
 
 def default_library_sources() -> list[Path]:
@@ -58,12 +145,14 @@ def predicted_candidates(show_progress: Optional[bool] = None) -> Optional[Path]
     if candidates is None:
         return None
     from llm4ms.predict import EIPredictor
-    from llm4ms.predict.batch import predict_file
+    from llm4ms.predict.batch import count_rows, predict_file
 
     predictor = EIPredictor.from_pretrained()
     out = cache_dir() / "default_library" / f"insilico_{str(predictor.identity)[:12]}.msp"
     if not out.exists():
-        log.warning("predicting EI spectra of %s once into %s", candidates.name, out)
+        n = count_rows(candidates)
+        log.info("first use of the bundled library: predicting EI spectra for %s candidate structures once "
+                 "into %s", f"{n:,}" if n is not None else "its", out)
         predict_file(predictor, candidates, out, smiles_column="smiles", id_column="id", name_column="name",
                      progress=show_progress)
     return out
@@ -86,9 +175,16 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     predicted = predicted_candidates(show_progress)
     if predicted is not None:
         sources = sources + [predicted]
-    log.warning("embedding the default library once into %s", folder)
-    return Library.build(_chain_sources(sources), folder, encoder, show_progress=show_progress,
-                         model_reference=getattr(encoder, "name_or_path", None))
+    from llm4ms.io.formats import estimate_record_count
+    from llm4ms.progress import Progress
+
+    counts = [estimate_record_count(p) for p in sources]
+    total = sum(counts) if None not in counts else None
+    log.info("embedding the bundled library%s once into %s; later runs reuse it",
+             f" ({total:,} spectra)" if total is not None else "", folder)
+    with Progress(total, desc="embed", unit="spectra", enabled=show_progress) as bar:
+        return Library.build(_chain_sources(sources), folder, _CountingEncoder(encoder, bar), show_progress=False,
+                             model_reference=getattr(encoder, "name_or_path", None))
 
 
 def open_library(library: Optional[str], model: Optional[str]) -> tuple[Any, Any]:
@@ -110,3 +206,19 @@ def _chain_sources(paths: list[Path]):
 
     for path in paths:
         yield from read_spectra(path)
+
+
+class _CountingEncoder:
+    """The encoder, counting embedded spectra into a progress display (everything else is passed through)."""
+
+    def __init__(self, encoder: Any, progress: Any) -> None:
+        self._encoder, self._progress = encoder, progress
+
+    def encode(self, spectra, *args, **kwargs):
+        spectra = list(spectra)
+        vectors = self._encoder.encode(spectra, *args, **kwargs)
+        self._progress.update(len(spectra))
+        return vectors
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._encoder, name)

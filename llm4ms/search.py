@@ -14,9 +14,11 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
-from llm4ms.index import IndexSpec, build_index, load_index, save_index, search_index, to_gpu_if_available
+from llm4ms.index import IndexSpec, search_index, to_gpu_if_available
+from llm4ms.ranking import Ranking, model_ranking, rerank as rerank_candidates, resolve_ranking
 from llm4ms.spectrum import Spectrum
-from llm4ms.store import Manifest, StoreWriter, chunked, source_fingerprint
+from llm4ms.store import (Manifest, StoreWriter, chunked, index_problem, open_index, open_library_files,
+                          source_fingerprint, write_index, writer_lock)
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +76,31 @@ def estimate_record_count(path: Path) -> Optional[int]:
 class Library:
     """An embedded spectral library folder (see `llm4ms.store` for its layout)."""
 
-    def __init__(self, folder: str | Path, mmap: bool = True) -> None:
+    def __init__(self, folder: str | Path, mmap: bool = True, trust_model: Optional[bool] = None) -> None:
+        """Open a complete library folder, checking every file against its manifest (`open_library_files`).
+
+        `trust_model`: may `encoder()` load the model the manifest names when it is not a local folder (a Hub
+        id)? Default: only when $LLM4MS_TRUST_LIBRARY_MODEL is set (a library folder is data; it must not
+        make this machine download and run a model it chose).
+        """
+        from llm4ms.defaults import trusted_library_models
+
         self.folder = Path(folder)
         self.manifest = Manifest.load(self.folder)
         if not self.manifest.complete:
             raise Llm4msError(f"{self.folder}: the library build is not complete "
                               f"({self.manifest.count} spectra embedded so far); rerun `llm4ms embed` to finish it")
-        mode = "r" if mmap else None
-        self.embeddings = np.load(self.folder / "embeddings.npy", mmap_mode=mode)
-        self._peaks_mz = np.load(self.folder / "peaks_mz.npy", mmap_mode=mode)
-        self._peaks_intensity = np.load(self.folder / "peaks_intensity.npy", mmap_mode=mode)
-        self._peaks_offsets = np.load(self.folder / "peaks_offsets.npy")
-        import pyarrow.parquet as pq
-
-        self._table = pq.read_table(self.folder / "metadata.parquet")
-        masses = self._table.column("mass").to_numpy(zero_copy_only=False)
-        self.masses = np.asarray(masses, dtype=np.float64)  # NaN where unknown
+        files = open_library_files(self.folder, self.manifest, mmap=mmap)
+        self.embeddings = files.embeddings
+        self._peaks_mz = files.peaks_mz
+        self._peaks_intensity = files.peaks_intensity
+        self._peaks_offsets = files.peaks_offsets
+        self._table = files.table
+        self.masses = files.masses  # NaN where unknown
         self._mass_order = np.argsort(np.nan_to_num(self.masses, nan=np.inf), kind="stable")
         self._index = None
         self._encoder = None
+        self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
     # ---- building --------------------------------------------------------------------------------
     @classmethod
@@ -108,8 +116,6 @@ class Library:
         """
         if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
             raise ConfigError(f"shard must be (index, count) with 0 <= index < count, not {shard}")
-        from tqdm.auto import tqdm
-
         source, report, total = None, None, None
         if isinstance(spectra, (str, Path)):
             from llm4ms.io import ReadReport, read_spectra
@@ -123,11 +129,36 @@ class Library:
             stream: Iterable[Spectrum] = read_spectra(path, skip_invalid=skip_invalid, report=report)
         else:
             stream = spectra
-        writer = StoreWriter(out_dir, model_info(encoder, model_reference), source=source, dtype=dtype,
-                             chunk_size=chunk_size, overwrite=overwrite, shard=shard)
-        if writer.manifest.complete:
-            log.info("%s is already complete (%d spectra)", out_dir, writer.manifest.count)
-            return cls(out_dir)
+        with writer_lock(out_dir):  # one writer per folder; held until the index is written
+            writer = StoreWriter(out_dir, model_info(encoder, model_reference), source=source, dtype=dtype,
+                                 chunk_size=chunk_size, overwrite=overwrite, shard=shard)
+            try:
+                if writer.manifest.complete:
+                    log.info("%s is already complete (%d spectra)", out_dir, writer.manifest.count)
+                    return cls._repaired(out_dir, index if shard is None else None)
+                cls._embed_into(writer, stream, encoder, report, total, batch_size, chunk_size, show_progress,
+                                keep_shards, shard, index)
+            finally:
+                writer.close()
+        return cls(out_dir)
+
+    @classmethod
+    def _repaired(cls, out_dir: str | Path, index: Optional[IndexSpec | str]) -> "Library":
+        """A complete library, its index rebuilt first when missing or not the file the manifest records."""
+        library = cls(out_dir)
+        problem = index_problem(library.folder, library.manifest) if index is not None else None
+        if problem:
+            log.info("%s: %s; rebuilding the index", out_dir, problem)
+            library.build_index(index)
+        return library
+
+    @staticmethod
+    def _embed_into(writer: StoreWriter, stream: Iterable[Spectrum], encoder: Any, report: Any,
+                    total: Optional[int], batch_size: int, chunk_size: int, show_progress: Optional[bool],
+                    keep_shards: bool, shard: Optional[tuple[int, int]], index: IndexSpec | str) -> None:
+        from tqdm.auto import tqdm
+
+        out_dir = writer.folder
         done = writer.done
         if done:
             log.info("resuming %s after %d embedded spectra", out_dir, done)
@@ -147,11 +178,7 @@ class Library:
             bar.update(len(chunk))
         bar.close()
         writer.finish(skipped=report.skipped if report else 0, empty=empty.count,
-                      keep_shards=keep_shards)
-        library = cls(out_dir)
-        if shard is None:
-            library.build_index(index)
-        return library
+                      keep_shards=keep_shards, index=index if shard is None else None)
 
     @classmethod
     def merge(cls, shard_dirs: Sequence[str | Path], out_dir: str | Path, index: IndexSpec | str = "auto",
@@ -173,32 +200,33 @@ class Library:
                 raise ModelMismatchError(f"{s.folder}: embedded with another model than {shards[0].folder}")
             if s.manifest.source != first.source:
                 raise Llm4msError(f"{s.folder}: built from another input than {shards[0].folder}")
-        writer = StoreWriter(out_dir, first.model, source=first.source, dtype=first.dtype,
-                             chunk_size=chunk_size, overwrite=overwrite)
-        if writer.manifest.complete:
-            return cls(out_dir)
-        if writer.done:
-            raise Llm4msError(f"{out_dir}: holds a partial merge; rerun with --overwrite")
-        order = heapq.merge(*[_numbered_records(s, k) for k, s in enumerate(shards)])
-        for chunk in chunked(order, chunk_size):
-            embeddings = np.stack([np.asarray(shards[k].embeddings[i], dtype=np.float32) for _, k, i in chunk])
-            peaks = [shards[k].peaks(i) for _, k, i in chunk]
-            rows = _rows_in_order(shards, chunk)
-            writer.add_rows(embeddings, [p[0] for p in peaks], [p[1] for p in peaks], rows)
-        writer.finish(skipped=max(s.manifest.skipped for s in shards),
-                      empty=max(s.manifest.empty for s in shards))
-        library = cls(out_dir)
-        library.build_index(index)
-        return library
+        with writer_lock(out_dir):
+            writer = StoreWriter(out_dir, first.model, source=first.source, dtype=first.dtype,
+                                 chunk_size=chunk_size, overwrite=overwrite)
+            try:
+                if writer.manifest.complete:
+                    return cls._repaired(out_dir, index)
+                if writer.done:  # an interrupted merge: the order is deterministic, so continue it
+                    log.info("resuming the merge into %s after %d spectra", out_dir, writer.done)
+                order = heapq.merge(*[_numbered_records(s, k) for k, s in enumerate(shards)])
+                for chunk in chunked(islice(order, writer.done, None), chunk_size):
+                    embeddings = np.stack([np.asarray(shards[k].embeddings[i], dtype=np.float32)
+                                           for _, k, i in chunk])
+                    peaks = [shards[k].peaks(i) for _, k, i in chunk]
+                    rows = _rows_in_order(shards, chunk)
+                    writer.add_rows(embeddings, [p[0] for p in peaks], [p[1] for p in peaks], rows)
+                writer.finish(skipped=max(s.manifest.skipped for s in shards),
+                              empty=max(s.manifest.empty for s in shards), index=index)
+            finally:
+                writer.close()
+        return cls(out_dir)
 
     def build_index(self, spec: IndexSpec | str = "auto") -> IndexSpec:
-        """(Re)build the FAISS index of this library and record it in the manifest."""
-        if isinstance(spec, str):
-            spec = IndexSpec(kind=spec)
-        index, resolved = build_index(np.asarray(self.embeddings, dtype=np.float32), spec)
-        save_index(index, self.folder / "index.faiss")
-        self.manifest.index = {"file": "index.faiss", "spec": asdict(resolved), "ntotal": int(index.ntotal)}
-        self.manifest.save(self.folder)
+        """(Re)build the FAISS index of this library and record it (with its checksum) in the manifest.
+
+        Holds the folder's writer lock meanwhile: refused while another process writes the folder.
+        """
+        resolved = write_index(self.folder, self.manifest, spec)
         self._index = None
         return resolved
 
@@ -216,12 +244,9 @@ class Library:
 
     @property
     def index(self):
+        """The FAISS index, read and checked (size, checksum, vector count, dimension) on first use."""
         if self._index is None:
-            info = self.manifest.index
-            if not info or not (self.folder / info["file"]).exists():
-                raise Llm4msError(f"{self.folder}: no index; build one with `llm4ms index {self.folder}`")
-            spec = IndexSpec(**info["spec"])
-            self._index = to_gpu_if_available(load_index(self.folder / info["file"], spec))
+            self._index = to_gpu_if_available(open_index(self.folder, self.manifest))
         return self._index
 
     def metadata_row(self, i: int) -> dict[str, Any]:
@@ -257,15 +282,19 @@ class Library:
 
     # ---- searching --------------------------------------------------------------------------------
     def encoder(self, encoder: Any = None) -> Any:
-        """The encoder to embed queries with: the given one (checked) or the library's own model."""
+        """The encoder to embed queries with: the given one (checked) or the library's own model.
+
+        The library's own model is loaded only from a local folder unless `trust_model` allows what the
+        manifest names (a Hub id); a model folder that cannot be loaded is one `ConfigError` line.
+        """
         if encoder is None:
             if self._encoder is None:
                 ref = self.model_reference
                 if not ref:
                     raise ConfigError(f"{self.folder}: the library does not record its model; pass --model")
-                from llm4ms.model import SpectrumEncoder
+                from llm4ms.defaults import load_library_model
 
-                self._encoder = SpectrumEncoder.from_pretrained(ref)
+                self._encoder = load_library_model(ref, self.folder, trusted=getattr(self, "trust_model", False))
             encoder = self._encoder
         if encoder.identity != self.manifest.model.get("identity"):
             raise ModelMismatchError(
@@ -277,44 +306,50 @@ class Library:
     def search(self, queries: Sequence[Spectrum], k: int = 10, encoder: Any = None,
                mass_tolerance: Optional[float] = None, query_masses: Optional[Sequence[Optional[float]]] = None,
                min_score: Optional[float] = None, batch_size: int = 64,
-               show_progress: Optional[bool] = False, rerank: Optional[str] = None,
-               rerank_depth: int = 100) -> list[list[Hit]]:
-        """Top-`k` hits per query.
+               show_progress: Optional[bool] = False, ranking: Optional[Ranking] = None,
+               rerank: Optional[str] = None, rerank_depth: Optional[int] = None) -> list[list[Hit]]:
+        """Top-`k` hits per query, ordered by `ranking` (default: the one fit for the library's model).
 
-        With `mass_tolerance` (Da), only library spectra whose molecular mass is within the tolerance of the
-        query's mass are candidates; the query mass comes from `query_masses` or the query's own metadata
-        (exact mass / molecular weight). Queries without a known mass are searched unfiltered (logged).
-        With `rerank` (``cosine_sqrt`` or ``wcs``), the top `rerank_depth` embedding candidates are re-scored
-        with that classic similarity on the stored peaks and hits are ordered (and scored) by it.
+        The index proposes the ranking's ``depth`` best candidates by embedding; they are re-scored by the
+        fused score and the mass prior (`llm4ms.ranking`). With `mass_tolerance` (Da), only library spectra
+        whose molecular mass is within the tolerance of the query's mass are candidates (the query mass from
+        `query_masses` or the query's metadata); queries without a known mass are searched unfiltered.
+        `rerank` / `rerank_depth`: re-score candidates by that classic score alone (older option).
         """
         queries = list(queries)
         if not queries:
             return []
         enc = self.encoder(encoder)
+        base = ranking if ranking is not None else model_ranking(enc)
+        ranking = resolve_ranking(base, rerank=rerank, depth=rerank_depth)
         q = np.asarray(enc.encode(queries, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
-        if rerank is None:
-            return self.search_embeddings(q, queries, k=k, mass_tolerance=mass_tolerance,
-                                          query_masses=query_masses, min_score=min_score)
-        from llm4ms.rerank import reranker
-
-        score = reranker(rerank)
-        wide = self.search_embeddings(q, queries, k=max(k, rerank_depth), mass_tolerance=mass_tolerance,
-                                      query_masses=query_masses)
-        out = []
-        for query, hits in zip(queries, wide):
-            if hits:
-                s = score(query, [self.spectrum(h.library_index) for h in hits])
-                order = np.argsort(-s, kind="stable")
-                hits = [replace(hits[i], score=float(s[i]), rank=r + 1) for r, i in enumerate(order)]
-                hits = [h for h in hits if min_score is None or h.score >= min_score][:k]
-            out.append(hits)
-        return out
+        depth = max(k, ranking.depth) if ranking.reranks else k
+        indices, scores = self.retrieve(q, queries, depth, mass_tolerance=mass_tolerance,
+                                        query_masses=query_masses)
+        if ranking.reranks:
+            classic_fn = self._classic_fn(ranking.classic)
+            top_i = np.full((len(queries), k), -1, dtype=np.int64)
+            top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+            for i, query in enumerate(queries):
+                valid = indices[i] >= 0
+                ci, cs = rerank_candidates(ranking, query, indices[i][valid], scores[i][valid], classic_fn,
+                                           self.masses, k)
+                top_i[i, :ci.size], top_s[i, :cs.size] = ci, cs
+            indices, scores = top_i, top_s
+        return self._hits(queries, indices, scores, min_score)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
                           mass_tolerance: Optional[float] = None,
                           query_masses: Optional[Sequence[Optional[float]]] = None,
                           min_score: Optional[float] = None) -> list[list[Hit]]:
-        """Like `search`, for queries already embedded with this library's model."""
+        """Hits by embedding alone, for queries already embedded with this library's model."""
+        indices, scores = self.retrieve(q, queries, k, mass_tolerance=mass_tolerance, query_masses=query_masses)
+        return self._hits(queries, indices, scores, min_score)
+
+    def retrieve(self, q: np.ndarray, queries: Sequence[Spectrum], k: int,
+                 mass_tolerance: Optional[float] = None,
+                 query_masses: Optional[Sequence[Optional[float]]] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, inner products) of the `k` nearest library embeddings per query, padded with -1 / -inf."""
         if k < 1:
             raise ConfigError("k must be at least 1")
         if query_masses is not None and len(query_masses) != len(queries):
@@ -333,16 +368,27 @@ class Library:
                 cand = self.mass_candidates(float(mass), float(mass_tolerance))
                 if cand.size:
                     s = np.asarray(self.embeddings[cand], dtype=np.float32) @ q[i]
-                    top = np.argsort(-s, kind="stable")[:k]
+                    top = np.lexsort((cand, -s))[:k]
                     indices[i, :top.size] = cand[top]
                     scores[i, :top.size] = s[top]
             if unfiltered:
-                log.warning("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
+                log.info("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
         if unfiltered:
             s, ix = search_index(self.index, q[unfiltered], k)
             indices[unfiltered, :ix.shape[1]] = ix
             scores[unfiltered, :s.shape[1]] = s
-        return self._hits(queries, indices, scores, min_score)
+        return indices, scores
+
+    def _classic_fn(self, name: str):
+        """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
+        from llm4ms.similarity.named import scores
+
+        def classic(query: Spectrum, idx: np.ndarray) -> np.ndarray:
+            spectra = [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64), metadata={})
+                       for m, v in (self.peaks(int(i)) for i in idx)]
+            return scores(name, query, spectra)
+
+        return classic
 
     def mass_candidates(self, mass: float, tolerance: float) -> np.ndarray:
         """Library indices whose molecular mass is within `tolerance` Da of `mass` (ascending order)."""

@@ -1,24 +1,19 @@
 """The `Spectrum` value and small pure processing functions.
 
 A spectrum is two aligned arrays (m/z ascending, intensities) plus a metadata dict whose keys are the
-canonical names in `CANONICAL_KEYS` (readers map every dialect onto them; see `llm4ms.io.keys`).
+canonical names owned by `llm4ms.io.keys` (`CANONICAL_KEYS`; readers map every dialect onto them).
 Processing functions take a spectrum and return a new one (or ``None`` to drop it), so they chain like
-matchms filters: ``pipeline(normalize_intensities, select_top_n(30))(spectrum)``.
+matchms filters: ``pipeline(remove_nonpositive, normalize_intensities)(spectrum)``.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional
+from functools import lru_cache
+from typing import Any, Callable, Optional
 
 import numpy as np
-
-#: Canonical metadata keys. Readers normalise to these; writers export them per dialect.
-CANONICAL_KEYS = (
-    "id", "name", "inchikey", "inchi", "smiles", "formula", "exact_mass", "mol_weight",
-    "precursor_mz", "precursor_type", "ion_mode", "retention_index", "retention_time",
-    "ms_level", "instrument_type", "instrument", "ionization", "collision_energy", "cas",
-    "license", "authors", "comment",
-)
 
 
 @dataclass
@@ -78,19 +73,56 @@ class Spectrum:
 
     @property
     def molecular_mass(self) -> Optional[float]:
-        """Exact (monoisotopic) mass if known, else the molecular weight."""
+        """The molecule's mass for the mass filter: the recorded exact (monoisotopic) mass, else the recorded
+        molecular weight, else the monoisotopic mass computed from FORMULA, else from SMILES (RDKit).
+
+        `molecular_mass_source` says which one it is; `recorded_mass` never derives anything.
+        """
+        return self.molecular_mass_with_source()[0]
+
+    @property
+    def molecular_mass_source(self) -> Optional[str]:
+        """Where `molecular_mass` comes from: "exact_mass", "mol_weight", "formula", "smiles" or None."""
+        return self.molecular_mass_with_source()[1]
+
+    @property
+    def recorded_mass(self) -> Optional[float]:
+        """The mass the record itself states (exact mass, else molecular weight); None if it states none."""
         for key in ("exact_mass", "mol_weight"):
-            value = self.get(key)
+            value = _positive_float(self.get(key))
             if value is not None:
-                try:
-                    return float(value)
-                except (TypeError, ValueError):
-                    continue
+                return value
         return None
+
+    def molecular_mass_with_source(self) -> tuple[Optional[float], Optional[str]]:
+        """``(mass, source)``, see `molecular_mass`; ``(None, None)`` when nothing gives a mass."""
+        for key in ("exact_mass", "mol_weight"):
+            value = _positive_float(self.get(key))
+            if value is not None:
+                return value, key
+        if self.get("formula") is not None:
+            mass = mass_from_formula(str(self.get("formula")))
+            if mass is not None:
+                return mass, "formula"
+        if self.get("smiles") is not None:
+            mass = mass_from_smiles(str(self.get("smiles")))
+            if mass is not None:
+                return mass, "smiles"
+        return None, None
 
     @property
     def n_peaks(self) -> int:
         return int(self.mz.size)
+
+    @property
+    def is_searchable(self) -> bool:
+        """Whether the spectrum can be embedded or searched: at least one finite peak of positive intensity.
+
+        Readers yield empty and all-zero spectra (with a warning); search and embedding must refuse them
+        (`llm4ms.io.validate.require_searchable` raises the one-line error).
+        """
+        inten = self.intensities
+        return bool(inten.size) and bool(np.any((inten > 0) & np.isfinite(inten) & np.isfinite(self.mz)))
 
     def copy(self, **changes: Any) -> "Spectrum":
         """A new spectrum with the given fields replaced (metadata is shallow-copied)."""
@@ -132,6 +164,71 @@ class Spectrum:
 Processor = Callable[[Spectrum], Optional[Spectrum]]
 
 
+# ---- molecular mass from a formula or a structure -------------------------------------------------
+def _positive_float(value: Any) -> Optional[float]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+@lru_cache(maxsize=1)
+def _monoisotopic_masses() -> dict[str, float]:
+    """Element symbol -> mass of its most abundant isotope (RDKit's table, as `ExactMolWt` uses)."""
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    return {table.GetElementSymbol(z): table.GetMostCommonIsotopeMass(z) for z in range(1, 119)}
+
+
+_FORMULA_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)|(\()|(\))(\d*)")
+
+
+@lru_cache(maxsize=65536)
+def mass_from_formula(formula: str) -> Optional[float]:
+    """Monoisotopic mass of a neutral molecular formula such as ``C18H30O2`` or ``C2H5(CH3)2N``.
+
+    None for anything else (charges, isotope labels, hydrates, unknown elements), so callers can fall back.
+    """
+    text = "".join(formula.split())
+    masses = _monoisotopic_masses()
+    stack: list[float] = [0.0]
+    pos = 0
+    while pos < len(text):
+        match = _FORMULA_TOKEN.match(text, pos)
+        if match is None:
+            return None
+        element, count, opening, closing, group_count = match.groups()
+        if element is not None:
+            if element not in masses:
+                return None
+            stack[-1] += masses[element] * (int(count) if count else 1)
+        elif opening:
+            stack.append(0.0)
+        else:
+            if len(stack) < 2:
+                return None
+            group = stack.pop()
+            stack[-1] += group * (int(group_count) if group_count else 1)
+        pos = match.end()
+    return stack[0] if len(stack) == 1 and stack[0] > 0 else None
+
+
+@lru_cache(maxsize=65536)
+def mass_from_smiles(smiles: str) -> Optional[float]:
+    """Monoisotopic mass of a SMILES (RDKit `ExactMolWt`), None if RDKit cannot read it."""
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.Descriptors import ExactMolWt
+
+    quiet = rdBase.BlockLogs()  # no RDKit parse messages on stderr; restored when released
+    mol = Chem.MolFromSmiles(smiles.strip())
+    del quiet
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    return float(ExactMolWt(mol))
+
+
 # ---- processing functions -------------------------------------------------------------------------
 def normalize_intensities(spectrum: Spectrum, scale: float = 1.0) -> Optional[Spectrum]:
     """Scale intensities so the largest is `scale`; drop spectra with no positive peak."""
@@ -147,41 +244,6 @@ def remove_nonpositive(spectrum: Spectrum) -> Optional[Spectrum]:
     """Drop peaks with intensity <= 0 and non-finite values."""
     keep = np.isfinite(spectrum.mz) & np.isfinite(spectrum.intensities) & (spectrum.intensities > 0)
     return spectrum.copy(mz=spectrum.mz[keep], intensities=spectrum.intensities[keep])
-
-
-def relative_intensity_filter(min_relative: float) -> Processor:
-    """Keep peaks whose intensity is at least `min_relative` of the base peak."""
-
-    def _filter(spectrum: Spectrum) -> Optional[Spectrum]:
-        if spectrum.n_peaks == 0:
-            return spectrum
-        keep = spectrum.intensities >= min_relative * spectrum.intensities.max()
-        return spectrum.copy(mz=spectrum.mz[keep], intensities=spectrum.intensities[keep])
-
-    return _filter
-
-
-def select_top_n(n: int) -> Processor:
-    """Keep the `n` most intense peaks (ties broken by lower m/z), returned in m/z order."""
-
-    def _top(spectrum: Spectrum) -> Optional[Spectrum]:
-        if spectrum.n_peaks <= n:
-            return spectrum
-        order = np.lexsort((spectrum.mz, -spectrum.intensities))[:n]
-        order.sort()
-        return spectrum.copy(mz=spectrum.mz[order], intensities=spectrum.intensities[order])
-
-    return _top
-
-
-def mz_range(min_mz: float = 0.0, max_mz: float = float("inf")) -> Processor:
-    """Keep peaks with `min_mz <= m/z <= max_mz`."""
-
-    def _range(spectrum: Spectrum) -> Optional[Spectrum]:
-        keep = (spectrum.mz >= min_mz) & (spectrum.mz <= max_mz)
-        return spectrum.copy(mz=spectrum.mz[keep], intensities=spectrum.intensities[keep])
-
-    return _range
 
 
 def to_nominal_mass(spectrum: Spectrum) -> Optional[Spectrum]:
@@ -218,11 +280,3 @@ def pipeline(*steps: Processor) -> Processor:
         return current
 
     return _run
-
-
-def process_all(spectra: Iterable[Spectrum], processor: Processor) -> Iterator[Spectrum]:
-    """Apply `processor` lazily, skipping spectra it drops."""
-    for spectrum in spectra:
-        out = processor(spectrum)
-        if out is not None:
-            yield out

@@ -49,6 +49,45 @@ def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
         raise
 
 
+def json_to_flags(path: Path) -> list[str]:
+    """A JSON config as command-line flags (``{"max_steps": 5}`` -> ``--max_steps 5``); keys ``_*`` are notes."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a config must be a JSON object")
+    flags: list[str] = []
+    for key, value in config.items():
+        if key.startswith("_") or value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        flags += [f"--{key}", *(json.dumps(v) if isinstance(v, dict) else str(v) for v in values)]
+    return flags
+
+
+def parse_config_flags(argv: Optional[Sequence[str]], types: tuple) -> tuple:
+    """``[config.json] [--flag value ...]`` parsed by `HfArgumentParser`: the JSON's flags come first, so the
+    command line overrides them (argparse keeps the last value); unknown keys are refused by the parser."""
+    from transformers import HfArgumentParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith(".json"):
+        argv = json_to_flags(Path(argv.pop(0))) + argv
+    parser = HfArgumentParser(types)
+    try:
+        parsed, unknown = parser.parse_known_args(args=argv)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise ConfigError("bad arguments (see the message above)") from None
+        raise
+    if unknown:
+        raise ConfigError(f"unknown arguments: {' '.join(unknown[:6])}")
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
     """Run a recipe; a `Llm4msError` becomes one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -25,15 +24,14 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
 
 
 def shared_data() -> Optional[Path]:
-    for candidate in (os.environ.get("LLM4MS_SHARED_DATA"), "/work/shared/data",
-                      REPO.parent / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    from llm4ms.data.shared import shared_data_dir
+
+    return shared_data_dir(required=False)
 
 
 def shared_file(relative: str) -> Path:
     root = shared_data()
     if root is None or not (root / relative).is_file():
-        pytest.skip(f"shared data file {relative} not available")
+        pytest.skip(f"shared data file {relative} not available (set LLM4MS_SHARED_DATA or put it at "
+                    "../shared/data)")
     return root / relative

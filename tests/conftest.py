@@ -15,19 +15,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path | None:
-    """The read-only shared data folder: $LLM4MS_SHARED_DATA, ../shared/data beside the clone, or /work/shared/data."""
-    candidates = [os.environ.get("LLM4MS_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """The read-only shared data folder ($LLM4MS_SHARED_DATA, else ../shared/data beside the clone), or None."""
+    from llm4ms.data.shared import shared_data_dir as find
+
+    return find(required=False)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
     if path is None:
-        pytest.skip("shared data folder not available")
+        pytest.skip("shared data folder not available (set LLM4MS_SHARED_DATA or put it at ../shared/data)")
     return path
 
 

@@ -55,7 +55,7 @@ def test_search_table_and_json(setup, capsys):
 
 def test_info_and_reindex(setup, capsys):
     root, _ = setup
-    assert main(["info", str(root / "lib")]) == 0
+    assert main(["info", str(root / "lib"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["spectra"] == 120 and info["model"]["dim"] == 64
     assert main(["index", str(root / "lib"), "--type", "hnsw"]) == 0

@@ -66,7 +66,7 @@ def test_runner_mass_filter_rescues_a_lookalike():
         assert entry["recall_mass_filtered"]["inchikey14"]["1"] == 1.0
         assert entry["seconds"]["fit"] >= 0 and entry["queries_per_second"] > 0
     assert result["counts"] == {"queries": 1, "library": 2, "queries_with_inchikey": 1,
-                                "queries_whose_compound_is_in_library": 1}
+                                "queries_whose_compound_is_in_library": 1, "isomer_subset": 0}
     table = markdown_table(result)
     assert "| cosine | 0.0 | 100.0 | 100.0 |" in table
     json.dumps(result, default=str)
@@ -145,9 +145,11 @@ def test_build_measured_benchmark_invariants(tmp_path):
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("build_benchmark", root / "data_prep" / "build_benchmark.py")
     builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
-    if not builder.MEASURED.exists():
-        pytest.skip("shared MassBank data not present")
+    spec.loader.exec_module(builder)  # never needs the shared data at import
+    from llm4ms.data.shared import shared_file
+
+    if shared_file("massbank_ei", "massbank_ei_nominal.msp") is None:
+        pytest.skip("shared MassBank data not present (set LLM4MS_SHARED_DATA or put it at ../shared/data)")
     folder = builder.build_measured(tmp_path, "test")
     queries = load_spectra(folder / "queries.msp")
     library = load_spectra(folder / "library.msp")
@@ -162,3 +164,4 @@ def test_build_measured_benchmark_invariants(tmp_path):
         assert all(str(q.id) < str(s.id) for s in library if s.inchikey14 == q.inchikey14)
     info = json.loads((folder / "info.json").read_text())
     assert info["queries"] == len(queries) and info["library"] == len(library)
+    assert info["source"] == "shared:massbank_ei/massbank_ei_nominal.msp"  # no machine's absolute folder

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llm4ms.evaluate import get_scorer
-from llm4ms.evaluate.classic import composite_score, weighted_peaks
+from llm4ms.similarity import composite_score, weighted_peaks
 from llm4ms.evaluate.scorers import top_k
 from llm4ms.spectrum import Spectrum
 

@@ -11,9 +11,9 @@ import torch
 
 from llm4ms.cli import main
 from llm4ms.errors import ConfigError
+from llm4ms.io import read_spectra
 from llm4ms.predict.batch import predict_file
 from llm4ms.predict.featurize import FeaturizerSettings
-from llm4ms.predict.msp import read_msp_simple
 from llm4ms.predict.predictor import BUNDLED_DIR, EIPredictor
 
 GOOD = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCCCCC", "CC(C)O", "c1ccncc1", "ClCCl"]
@@ -29,7 +29,7 @@ def model_dir(tmp_path_factory):
 
 
 def _names(path):
-    return [s.name for s in read_msp_simple(path)]
+    return [s.name for s in read_spectra(path)]
 
 
 def test_cli_smi_with_bad_line(tmp_path, model_dir, capsys):
@@ -42,7 +42,7 @@ def test_cli_smi_with_bad_line(tmp_path, model_dir, capsys):
     assert code == 0
     line = capsys.readouterr().out
     assert "read 4, predicted 3, skipped 1 (invalid_smiles 1)" in line
-    spectra = list(read_msp_simple(out))
+    spectra = list(read_spectra(out))
     assert [s.name for s in spectra] == ["ethanol", "benzene", "ethylamine"]
     assert spectra[1].inchikey == "UHOVQNZJYSORNB-UHFFFAOYSA-N" and spectra[1].formula == "C6H6"
     assert all(s.intensities.max() == pytest.approx(999) for s in spectra)
@@ -60,7 +60,7 @@ def test_cli_csv_gz_columns_and_errors(tmp_path, model_dir, capsys):
                  "--smiles-column", "structure", "--name-column", "label", "--no-progress"])
     assert code == 0
     assert "read 3, predicted 2, skipped 1 (empty_smiles 1)" in capsys.readouterr().out
-    spectra = list(read_msp_simple(out))
+    spectra = list(read_spectra(out))
     assert [(s.id, s.name) for s in spectra] == [("m1", "first"), ("m3", "third")]
     # a missing column is a one-line error with exit 2, and nothing is written
     code = main(["predict", "--smiles", str(src), "--out", str(tmp_path / "x.msp"), "--model", str(model_dir),

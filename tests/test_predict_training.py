@@ -5,9 +5,9 @@ import numpy as np
 import torch
 
 from llm4ms.data.split import compound_split
+from llm4ms.io import read_spectra
 from llm4ms.predict.featurize import FeaturizerSettings
 from llm4ms.predict.model import LossSettings, spectrum_loss
-from llm4ms.predict.msp import read_msp_simple
 from llm4ms.predict.predictor import EIPredictor
 from llm4ms.predict.training import TrainSettings, build_compound_table, train
 
@@ -48,7 +48,7 @@ NUM PEAKS: 1
 def test_compound_table_averages_replicates_in_sqrt_space(tmp_path):
     path = tmp_path / "t.msp"
     path.write_text(MSP)
-    spectra = list(read_msp_simple(path))
+    spectra = list(read_spectra(path))
     assert [s.id for s in spectra] == ["X1", "X2", "X3", "X4"]
     table = build_compound_table(spectra, FeaturizerSettings(n_bits=128), max_mz=200)
     assert table.keys == ["LFQSCWFLJHTTHZ", "UHOVQNZJYSORNB"] and table.n_spectra == 4

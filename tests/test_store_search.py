@@ -135,7 +135,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 def test_rerank_orders_by_classic_score(library, spectra):
-    from llm4ms.rerank import rerank_scores
+    from llm4ms.similarity import scores
 
     query = spectra[7]
     hits = library.search([query], k=5, encoder=FakeEncoder(), rerank="cosine_sqrt", rerank_depth=40)[0]
@@ -143,9 +143,9 @@ def test_rerank_orders_by_classic_score(library, spectra):
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     wide = library.search([query], k=40, encoder=FakeEncoder())[0]
-    direct = rerank_scores("cosine_sqrt", query, [library.spectrum(h.library_index) for h in wide])
+    direct = scores("cosine_sqrt", query, [library.spectrum(h.library_index) for h in wide])
     assert [h.score for h in hits] == pytest.approx(sorted(direct, reverse=True)[:5], abs=1e-6)
     wcs = library.search([query], k=3, encoder=FakeEncoder(), rerank="wcs", min_score=0.999)[0]
     assert [h.library_index for h in wcs] == [7]
-    with pytest.raises(Llm4msError, match="unknown re-rank"):
+    with pytest.raises(Llm4msError, match="unknown similarity"):
         library.search([query], encoder=FakeEncoder(), rerank="nope")

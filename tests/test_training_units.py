@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from _training_helpers import synthetic_spectra
+from llm4ms.metrics import retrieval_recall
 from llm4ms.spectrum import Spectrum
 from llm4ms.training import augment
 from llm4ms.training.collators import IGNORE_INDEX, MNTPCollator, TripleCollator, ensure_mask_token
 from llm4ms.training.losses import info_nce
 from llm4ms.training.mining import build_triples, mine_negatives, nearest_other, tanimoto_neighbors
-from llm4ms.training.trainers import batch_indices, retrieval_recall
+from llm4ms.training.trainers import batch_indices
 
 
 @pytest.fixture(scope="module")

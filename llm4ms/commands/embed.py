@@ -10,17 +10,20 @@ from llm4ms.index import INDEX_KINDS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed a spectra file into a library folder (resumable) and index it",
                        description="Embed every spectrum of a file into LIB_DIR: embeddings, metadata, peaks "
-                                   "and a FAISS index. Rerunning an interrupted command continues where it stopped.")
+                                   "and a FAISS index. Rerunning an interrupted command continues where it stopped "
+                                   "(and rebuilds a missing or damaged index); a second command writing the same "
+                                   "folder at once is refused.")
     p.add_argument("--spectra", required=True, help="MSP, MGF, CSV/TXT or JCAMP-DX file (optionally .gz)")
     p.add_argument("--out", required=True, help="library folder to write")
     p.add_argument("--model", help="model folder or Hub id (default: the bundled default model)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="spectra per forward pass")
     p.add_argument("--chunk-size", type=int, default=1024, help="spectra per resumable shard")
     p.add_argument("--index", default="auto", choices=INDEX_KINDS, help="index kind built at the end")
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="stored embedding type")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable records (counted) instead of stopping")
-    p.add_argument("--overwrite", action="store_true", help="discard an existing library folder")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the library files already in the folder and start again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--shard", help="embed one shard of a multi-process build: I/N (0-based), or 'auto' to take "
                                    "RANK/WORLD_SIZE from `accelerate launch`/torchrun; writes OUT/shard-I-of-N, "
                                    "joined afterwards by `llm4ms merge OUT`")

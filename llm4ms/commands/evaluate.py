@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from llm4ms.errors import ConfigError
 
 DEFAULT_METHODS = "cosine,wcs,composite,spec2vec,entropy"
+#: Methods that need the `[baselines]` extra, and the modules each imports.
+OPTIONAL_MODULES = {"spec2vec": ("spec2vec", "matchms", "gensim"), "entropy": ("ms_entropy",)}
+BASELINES_HINT = "pip install 'llm4ms[baselines]'"
 
 
 def register(subparsers) -> None:
@@ -16,9 +20,10 @@ def register(subparsers) -> None:
     parser.add_argument("--queries", required=True, help="query spectra (MSP, MGF, ...)")
     parser.add_argument("--library", required=True,
                         help="library spectra file, or a library folder built by `llm4ms embed`")
-    parser.add_argument("--methods", default=DEFAULT_METHODS,
+    parser.add_argument("--methods", default=None,
                         help="comma-separated: llm4ms, cosine, cosine_sqrt, wcs, composite, spec2vec, entropy "
-                             f"(default {DEFAULT_METHODS})")
+                             f"(default {DEFAULT_METHODS}; spec2vec and entropy need {BASELINES_HINT}, and are "
+                             "left out of the default with a note when it is missing)")
     parser.add_argument("--model", help="encoder folder or Hub id (needed for method llm4ms)")
     parser.add_argument("--k", default="1,5,10,100", help="comma-separated k values (default 1,5,10,100)")
     parser.add_argument("--mass-tolerance", type=float, default=None,
@@ -27,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--spec2vec-iterations", type=int, default=10,
                         help="Word2Vec epochs when spec2vec trains on the library (default 10)")
     parser.add_argument("--batch-size", type=int, default=64, help="encoder batch size (llm4ms)")
+    parser.add_argument("--prior", default="model",
+                        help="mass-plausibility prior applied to every method in extra columns: 'model' (the "
+                             "prior fitted for --model, if any), 'off', or WEIGHT[,MARGIN[,MIN_REL]]")
     parser.add_argument("--out", help="write the full result as JSON here")
     parser.set_defaults(func=run)
 
@@ -41,16 +49,55 @@ def _parse_ks(text: str) -> list[int]:
     return ks
 
 
+def missing_modules(method: str) -> list[str]:
+    """The modules `method` needs that are not installed."""
+    from importlib.util import find_spec
+
+    missing = []
+    for module in OPTIONAL_MODULES.get(method, ()):
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
+
+
+def _missing_text(missing: dict[str, list[str]]) -> str:
+    modules = sorted({m for mods in missing.values() for m in mods})
+    return f"the optional package{'s' if len(modules) > 1 else ''} {', '.join(modules)} (not installed)"
+
+
+def _prior(args: argparse.Namespace):
+    """The prior every method is also reported with (see `llm4ms.ranking.parse_prior`)."""
+    from llm4ms.ranking import model_ranking, parse_prior
+
+    model_prior = None
+    if args.model and args.prior == "model":
+        from llm4ms.model import SpectrumEncoder
+
+        model_prior = model_ranking(SpectrumEncoder.from_pretrained(args.model)).prior
+    return parse_prior(args.prior, model_prior)
+
+
 def run(args: argparse.Namespace) -> int:
     from llm4ms.evaluate.loading import load_spectra
     from llm4ms.evaluate.runner import evaluate, markdown_table
     from llm4ms.evaluate.scorers import available_scorers
     from llm4ms.utils import write_json
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or DEFAULT_METHODS).split(",") if m.strip()]
     unknown = [m for m in methods if m not in available_scorers()]
     if unknown:
         raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(available_scorers())}")
+    missing = {m: mods for m in methods if (mods := missing_modules(m))}
+    if missing and args.methods is None:
+        methods = [m for m in methods if m not in missing]
+        print(f"llm4ms evaluate: {', '.join(missing)} left out: {_missing_text(missing)}; {BASELINES_HINT}",
+              file=sys.stderr)
+    elif missing:
+        raise ConfigError(f"method(s) {', '.join(missing)} need {_missing_text(missing)}: {BASELINES_HINT}")
     if "llm4ms" in methods and not args.model:
         raise ConfigError("method llm4ms needs --model PATH")
     if args.mass_tolerance is not None and args.mass_tolerance < 0:
@@ -66,8 +113,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.queries}: no query has an InChIKey, so recall cannot be computed")
     options = {"spec2vec": {"iterations": args.spec2vec_iterations},
                "llm4ms": {"model": args.model, "batch_size": args.batch_size}}
-    result = evaluate(queries, library, methods, ks=ks, mass_tolerance=args.mass_tolerance,
-                      method_options=options, name=f"{args.queries} vs {args.library}")
+    try:
+        result = evaluate(queries, library, methods, ks=ks, mass_tolerance=args.mass_tolerance,
+                          method_options=options, name=f"{args.queries} vs {args.library}",
+                          prior=_prior(args))
+    except ImportError as err:  # an optional package that find_spec saw but that cannot be imported
+        name = (getattr(err, "name", None) or "").split(".")[0]
+        if name not in {m for mods in OPTIONAL_MODULES.values() for m in mods}:
+            raise
+        raise ConfigError(f"the optional package {name} could not be imported ({err}): {BASELINES_HINT}") from err
     result["settings"]["queries_path"] = str(args.queries)
     result["settings"]["library_path"] = str(args.library)
     print(markdown_table(result), end="")

@@ -12,11 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="rebuild the FAISS index of a library folder",
                        description="Build another index kind for an embedded library (exact or approximate).")
     p.add_argument("library", help="library folder made by `llm4ms embed`")
-    p.add_argument("--type", default="auto", choices=INDEX_KINDS)
+    p.add_argument("--type", default="auto", choices=INDEX_KINDS,
+                   help="index kind: auto is exact (flat) up to 200,000 spectra, IVF above")
     p.add_argument("--nlist", type=int, help="IVF lists (default about 4 sqrt(n))")
     p.add_argument("--nprobe", type=int, default=32, help="IVF lists probed per query")
-    p.add_argument("--hnsw-m", type=int, default=32)
-    p.add_argument("--ef-search", type=int, default=256)
+    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW neighbours per node")
+    p.add_argument("--ef-search", type=int, default=256, help="HNSW search breadth")
     p.set_defaults(func=run)
 
 

@@ -14,9 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Merge LIB_DIR/shard-*-of-* (from `llm4ms embed --shard`) into LIB_DIR, in "
                                    "input order, and build its index.")
     p.add_argument("library", help="the --out folder given to every shard")
-    p.add_argument("--index", default="auto", choices=INDEX_KINDS)
+    p.add_argument("--index", default="auto", choices=INDEX_KINDS, help="index kind built after merging")
     p.add_argument("--keep-shards", action="store_true", help="keep the shard folders after merging")
-    p.add_argument("--overwrite", action="store_true", help="redo a partial merge")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard a merged library already in the folder and merge again")
     p.set_defaults(func=run)
 
 
@@ -28,11 +29,9 @@ def run(args: argparse.Namespace) -> int:
     shards = sorted(root.glob("shard-*-of-*"))
     if not shards:
         raise ConfigError(f"{root}: no shard-I-of-N folders to merge (embed with --shard first)")
-    if args.overwrite:
-        for name in ("manifest.json", "embeddings.npy", "metadata.parquet", "index.faiss"):
-            (root / name).unlink(missing_ok=True)
-        shutil.rmtree(root / "shards", ignore_errors=True)
-    library = Library.merge(shards, root, index=args.index)
+    # --overwrite discards a merged library's own files (under the folder's writer lock), never the shards;
+    # without it an interrupted merge continues where it stopped
+    library = Library.merge(shards, root, index=args.index, overwrite=args.overwrite)
     if not args.keep_shards:
         for folder in shards:
             shutil.rmtree(folder)

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model folder or Hub id (default: the model the library was built with)")
     p.add_argument("-k", "--top-k", dest="k", type=int, help="hits to search (default: max(10, --hit))")
     p.add_argument("--mass-tolerance", type=float, help="molecular-mass filter half-width (Da)")
-    p.add_argument("--mass", type=float, help="query molecular mass for the filter (else from query metadata)")
+    p.add_argument("--mass", type=float, help="query molecular mass for the filter (else the query's recorded mass, "
+                                              "else computed from its FORMULA or SMILES)")
     p.add_argument("--tolerance", type=float, default=0.5, help="m/z tolerance for matched peaks (default 0.5)")
     p.add_argument("--labels", type=int, default=10, help="label the m/z of this many top peaks per side")
     p.add_argument("--out", required=True, help="output image: .png or .svg")
@@ -64,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith(PLOT_FORMATS):
         raise ConfigError(f"{args.out}: --out must end in .png or .svg")
     query = read_query(args.query, args.index)
+    if args.mass_tolerance is not None:
+        import logging
+
+        from llm4ms.commands.search import mass_note
+
+        logging.getLogger(__name__).info("%s", mass_note([query], args.mass, args.mass_tolerance))
     library, encoder = open_library(args.library, args.model)
     hit = hit_at(library, query, args.hit, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                  mass=args.mass)

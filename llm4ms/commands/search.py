@@ -2,7 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections import Counter
+from typing import Optional, Sequence
+
+log = logging.getLogger(__name__)
+
+#: How `Spectrum.molecular_mass_source` values read in the command's note.
+MASS_SOURCES = {"exact_mass": "its recorded exact mass", "mol_weight": "its recorded molecular weight",
+                "formula": "its FORMULA", "smiles": "its SMILES (RDKit)"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,13 +24,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write hits to .csv, .tsv or .json (default: a table on stdout)")
     p.add_argument("--mass-tolerance", type=float,
                    help="only hits whose molecular mass is within this many Da of the query's mass")
-    p.add_argument("--mass", type=float, help="query molecular mass for the filter (else from query metadata)")
-    p.add_argument("--min-score", type=float, help="drop hits scoring below this cosine")
-    p.add_argument("--rerank", choices=("cosine_sqrt", "wcs"),
-                   help="re-score the top --rerank-depth embedding candidates with this classic similarity "
-                        "(scores are then that similarity)")
-    p.add_argument("--rerank-depth", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--mass", type=float, help="query molecular mass for the filter (else the query's recorded exact "
+                                              "mass or molecular weight, else computed from its FORMULA or SMILES)")
+    p.add_argument("--min-score", type=float, help="drop hits whose (fused) score is below this")
+    ranking = p.add_argument_group(
+        "ranking", "default: the ranking fit for the model on validation data (see `llm4ms info`): the index "
+                   "proposes candidates by embedding, a fused score with a classic similarity orders them, minus "
+                   "a molecular-ion plausibility penalty")
+    ranking.add_argument("--fusion", type=float, default=None,
+                         help="weight of the embedding cosine in the fused score (1 = embedding only, 0 = classic "
+                              "only; default: the model's fitted value)")
+    ranking.add_argument("--rerank", choices=("cosine", "cosine_sqrt", "wcs", "composite", "entropy"),
+                         help="order candidates by this classic similarity alone (same as --fusion 0 with it)")
+    ranking.add_argument("--rerank-depth", type=int, default=None,
+                         help="embedding candidates re-scored per query (default: the model's fitted depth)")
+    prior = ranking.add_mutually_exclusive_group()
+    prior.add_argument("--mass-prior", dest="prior", action="store_const", const=True, default=None,
+                       help="penalise candidates lighter than the query's significant high-mass peaks "
+                            "(default: as fit for the model)")
+    prior.add_argument("--no-mass-prior", dest="prior", action="store_const", const=False,
+                       help="turn the molecular-ion plausibility penalty off")
+    p.add_argument("--batch-size", type=int, default=64, help="query spectra per forward pass")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable query records (counted)")
     p.set_defaults(func=run)
 
@@ -40,11 +63,22 @@ def run(args: argparse.Namespace) -> int:
     queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report))
     if not queries:
         raise ConfigError(f"{args.query}: no spectra to search")
+    if args.mass_tolerance is not None:
+        log.info("%s", mass_note(queries, args.mass, args.mass_tolerance))
     library, encoder = open_library(args.library, args.model)
     masses = [args.mass] * len(queries) if args.mass is not None else None
+    from llm4ms.ranking import model_ranking, resolve_ranking
+
+    if args.fusion is not None and not 0.0 <= args.fusion <= 1.0:
+        raise ConfigError("--fusion must lie in [0, 1]")
+    if args.rerank_depth is not None and args.rerank_depth < 1:
+        raise ConfigError("--rerank-depth must be at least 1")
+    ranking = resolve_ranking(model_ranking(library.encoder(encoder)), fusion=args.fusion, rerank=args.rerank,
+                              depth=args.rerank_depth, prior=args.prior)
+    log.info("ranking: %s", ranking.describe())
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
-                             rerank=args.rerank, rerank_depth=args.rerank_depth)
+                             ranking=ranking)
     if report.skipped:
         print(f"{report.skipped} invalid query records skipped", file=sys.stderr)
     if args.out:
@@ -53,3 +87,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_hit_table(results))
     return 0
+
+
+def mass_note(queries: Sequence, mass: Optional[float], tolerance: float) -> str:
+    """One line saying where the mass filter's query masses come from."""
+    window = f"mass filter +/-{tolerance:g} Da"
+    if mass is not None:
+        return f"{window}: query mass {mass:g} from --mass"
+    found = [q.molecular_mass_with_source() for q in queries]
+    if len(found) == 1:
+        value, source = found[0]
+        if value is None:
+            return f"{window}: the query has no molecular mass (no exact mass, weight, FORMULA or SMILES)"
+        return f"{window}: query mass {value:.4f} from {MASS_SOURCES.get(source, source)}"
+    counts = Counter(source for _, source in found)
+    parts = [f"{n} from {MASS_SOURCES.get(source, source).replace('its ', '')}"
+             for source, n in counts.most_common() if source is not None]
+    if counts.get(None):
+        parts.append(f"{counts[None]} without one")
+    return f"{window}: query masses " + ", ".join(parts)

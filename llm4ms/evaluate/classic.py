@@ -1,13 +1,8 @@
-"""Classic nominal-mass EI scores: cosine, NIST weighted cosine (dot product) and NIST composite.
+"""Classic nominal-mass EI baselines behind the `Scorer` interface: cosine, NIST weighted cosine and composite.
 
-All three bin spectra to nominal mass (round half up, largest intensity per bin, scaled so the base
-peak is 1) and compute scores for a whole chunk of queries against the library with one sparse-dense
+The math and its constants live in `llm4ms.similarity` (shared with production re-ranking); these classes
+fit the library once as a sparse weight matrix and score a whole chunk of queries with one sparse-dense
 matrix product, so a 100 k library costs one pass per query chunk rather than one per pair.
-
-References (formulas in /work/shared/notes/reference-facts.md, "Classic scores"):
-- Stein & Scott, J. Am. Soc. Mass Spectrom. 5, 859-866 (1994): weighted dot product and the composite
-  match factor with the peak-ratio term.
-- NIST MS Search GC weights W = (m/z)^3 * I^0.6; DP = (sum Wq*Wl)^2 / (sum Wq^2 * sum Wl^2).
 """
 from __future__ import annotations
 
@@ -16,53 +11,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from scipy import sparse
 
-from llm4ms.evaluate.scorers import Candidates, Scorer, _check_candidates
+from llm4ms.evaluate.scorers import Candidates, Scorer, _check_candidates, top_k
+from llm4ms.similarity import (COMPOSITE_WEIGHTING, MAX_MZ, PRESETS, composite_score, cosine_block,
+                               weighted_matrix, weighted_peaks)
 from llm4ms.spectrum import Spectrum
 
-
-def nominal_peaks(spectrum: Spectrum, max_mz: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Integer m/z bins (ascending, unique) and intensities scaled to a base peak of 1."""
-    mz, inten = spectrum.mz, spectrum.intensities
-    keep = np.isfinite(mz) & np.isfinite(inten) & (inten > 0)
-    bins = np.floor(mz[keep] + 0.5).astype(np.int64)
-    inten = inten[keep]
-    inside = (bins >= 0) & (bins <= max_mz)
-    bins, inten = bins[inside], inten[inside]
-    if bins.size == 0:
-        return bins, inten.astype(np.float64)
-    order = np.lexsort((-inten, bins))
-    bins, inten = bins[order], inten[order]
-    first = np.ones(bins.size, dtype=bool)
-    first[1:] = bins[1:] != bins[:-1]
-    bins, inten = bins[first], inten[first]
-    return bins, inten / inten.max()
-
-
-def weighted_peaks(spectrum: Spectrum, mz_power: float, intensity_power: float,
-                   max_mz: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Nominal bins with weights (m/z)^mz_power * I^intensity_power, L2-normalised."""
-    bins, inten = nominal_peaks(spectrum, max_mz)
-    weights = np.power(bins.astype(np.float64), mz_power) * np.power(inten, intensity_power)
-    weights[~np.isfinite(weights)] = 0.0
-    norm = np.sqrt(np.sum(weights * weights))
-    return bins, (weights / norm if norm > 0 else weights)
-
-
-def weighted_matrix(spectra: Sequence[Spectrum], mz_power: float, intensity_power: float,
-                    max_mz: int = 1000) -> sparse.csr_matrix:
-    """CSR matrix (n, max_mz + 1) of L2-normalised weight vectors, one row per spectrum."""
-    indptr = [0]
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for spectrum in spectra:
-        bins, weights = weighted_peaks(spectrum, mz_power, intensity_power, max_mz)
-        cols.append(bins)
-        vals.append(weights)
-        indptr.append(indptr[-1] + bins.size)
-    data = np.concatenate(vals).astype(np.float32) if vals else np.zeros(0, np.float32)
-    indices = np.concatenate(cols).astype(np.int32) if cols else np.zeros(0, np.int32)
-    return sparse.csr_matrix((data, indices, np.asarray(indptr, dtype=np.int64)),
-                             shape=(len(indptr) - 1, max_mz + 1))
+_WCS = PRESETS["wcs"]
 
 
 class WeightedCosineScorer(Scorer):
@@ -75,8 +29,8 @@ class WeightedCosineScorer(Scorer):
 
     name = "wcs"
 
-    def __init__(self, mz_power: float = 3.0, intensity_power: float = 0.6, square: bool = True,
-                 max_mz: int = 1000, chunk_size: int = 256) -> None:
+    def __init__(self, mz_power: float = _WCS.mz_power, intensity_power: float = _WCS.intensity_power,
+                 square: bool = _WCS.square, max_mz: int = MAX_MZ, chunk_size: int = 256) -> None:
         super().__init__(chunk_size)
         self.mz_power = mz_power
         self.intensity_power = intensity_power
@@ -97,9 +51,8 @@ class WeightedCosineScorer(Scorer):
         """Plain cosine of the weight vectors, (len(queries), n_library)."""
         if self._library is None:
             raise RuntimeError("call fit(library) before searching")
-        q = weighted_matrix(queries, self.mz_power, self.intensity_power, self.max_mz).toarray()
-        # sparse (n_lib, D) @ dense (D, nq) keeps the big operand sparse
-        return np.asarray(self._library @ q.T).T.astype(np.float32)
+        return cosine_block(self._library,
+                            weighted_matrix(queries, self.mz_power, self.intensity_power, self.max_mz))
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         cos = self.cosine_chunk(queries)
@@ -111,8 +64,9 @@ class CosineScorer(WeightedCosineScorer):
 
     name = "cosine"
 
-    def __init__(self, sqrt: bool = False, max_mz: int = 1000, chunk_size: int = 256) -> None:
-        super().__init__(mz_power=0.0, intensity_power=0.5 if sqrt else 1.0, square=False,
+    def __init__(self, sqrt: bool = False, max_mz: int = MAX_MZ, chunk_size: int = 256) -> None:
+        mz_power, intensity_power, square = PRESETS["cosine_sqrt" if sqrt else "cosine"]
+        super().__init__(mz_power=mz_power, intensity_power=intensity_power, square=square,
                          max_mz=max_mz, chunk_size=chunk_size)
         self.sqrt = sqrt
 
@@ -126,30 +80,8 @@ class SqrtCosineScorer(CosineScorer):
 
     name = "cosine_sqrt"
 
-    def __init__(self, max_mz: int = 1000, chunk_size: int = 256) -> None:
+    def __init__(self, max_mz: int = MAX_MZ, chunk_size: int = 256) -> None:
         super().__init__(sqrt=True, max_mz=max_mz, chunk_size=chunk_size)
-
-
-def composite_score(q_bins: np.ndarray, q_w: np.ndarray, l_bins: np.ndarray, l_w: np.ndarray,
-                    dp: float) -> float:
-    """NIST composite match factor of one pair from its weight vectors and dot product `dp`.
-
-    MF = (N_U * DP + N_shared * F_R) / (N_U + N_shared), where N_U is the number of query (unknown)
-    peaks, N_shared the peaks present in both, and F_R the mean over consecutive shared peaks (by m/z)
-    of min(R_i, 1/R_i), R_i = (W_L,i * W_U,i-1) / (W_L,i-1 * W_U,i) (Stein & Scott 1994). With fewer
-    than two shared peaks there is no ratio to compare and MF = DP.
-    """
-    n_u = int(q_bins.size)
-    _, qi, li = np.intersect1d(q_bins, l_bins, assume_unique=True, return_indices=True)
-    wu, wl = q_w[qi], l_w[li]
-    valid = (wu > 0) & (wl > 0)
-    wu, wl = wu[valid], wl[valid]
-    n_shared = int(wu.size)
-    if n_shared < 2 or n_u == 0:
-        return float(dp)
-    ratio = (wl[1:] * wu[:-1]) / (wl[:-1] * wu[1:])
-    f_r = float(np.mean(np.minimum(ratio, 1.0 / ratio)))
-    return (n_u * float(dp) + n_shared * f_r) / (n_u + n_shared)
 
 
 class CompositeScorer(WeightedCosineScorer):
@@ -161,8 +93,9 @@ class CompositeScorer(WeightedCosineScorer):
 
     name = "composite"
 
-    def __init__(self, rerank: int = 100, mz_power: float = 3.0, intensity_power: float = 0.6,
-                 max_mz: int = 1000, chunk_size: int = 256) -> None:
+    def __init__(self, rerank: int = 100, mz_power: float = COMPOSITE_WEIGHTING.mz_power,
+                 intensity_power: float = COMPOSITE_WEIGHTING.intensity_power, max_mz: int = MAX_MZ,
+                 chunk_size: int = 256) -> None:
         super().__init__(mz_power=mz_power, intensity_power=intensity_power, square=True,
                          max_mz=max_mz, chunk_size=chunk_size)
         self.rerank = rerank
@@ -179,8 +112,6 @@ class CompositeScorer(WeightedCosineScorer):
 
     def search(self, queries: Sequence[Spectrum], k: int = 10,
                candidates: Candidates = None) -> tuple[np.ndarray, np.ndarray]:
-        from llm4ms.evaluate.scorers import top_k
-
         _check_candidates(candidates, len(queries))
         depth = max(k, self.rerank)
         nq = len(queries)

@@ -20,7 +20,8 @@ class EncoderScorer(Scorer):
     name = "llm4ms"
 
     def __init__(self, encoder: Any = None, model: Optional[str] = None, batch_size: int = 64,
-                 library_embeddings: Optional[np.ndarray] = None, chunk_size: int = 1024) -> None:
+                 library_embeddings: Optional[np.ndarray] = None, chunk_size: int = 1024,
+                 ranking: Any = None) -> None:
         super().__init__(chunk_size)
         if encoder is None and model is None:
             from llm4ms.errors import ConfigError
@@ -32,11 +33,22 @@ class EncoderScorer(Scorer):
             encoder = SpectrumEncoder.from_pretrained(model)
         self.encoder = encoder
         self.model_name = model
+        from llm4ms.ranking import Ranking, model_ranking
+
+        if ranking is None:
+            ranking = model_ranking(encoder)
+        elif not isinstance(ranking, Ranking):
+            ranking = Ranking.from_dict(ranking)
+        #: the same ranking `llm4ms search` applies with this model (exact retrieval: no index recall loss)
+        self.ranking = ranking
+        self._spectra: list = []
+        self._masses: Optional[np.ndarray] = None
         self.batch_size = batch_size
         self._library = library_embeddings
 
     def settings(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"model": self.model_name, "search": "exact inner product"}
+        info: dict[str, Any] = {"model": self.model_name, "search": "exact inner product",
+                                "ranking": self.ranking.to_dict(), "ranking_text": self.ranking.describe()}
         for attr in ("dim", "identity"):
             try:
                 info[attr] = getattr(self.encoder, attr)
@@ -54,7 +66,29 @@ class EncoderScorer(Scorer):
         if self._library is None or self._library.shape[0] != len(library):
             self._library = self._encode(library)
         self.n_library = self._library.shape[0]
+        self._spectra = list(library)
+        self._masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library],
+                                dtype=np.float64)
         return self
+
+    def search(self, queries: Sequence[Spectrum], k: int = 10, candidates=None) -> tuple[np.ndarray, np.ndarray]:
+        """Retrieve the ranking's depth by embedding, then re-score exactly as `Library.search` does."""
+        from llm4ms.evaluate.scorers import search_by_chunks
+        from llm4ms.ranking import classic_from_spectra, rerank
+
+        ranking = self.ranking
+        depth = max(k, ranking.depth) if ranking.reranks else k
+        idx, sc = search_by_chunks(self.score_chunk, queries, depth, self.n_library, candidates, self.chunk_size)
+        if not ranking.reranks:
+            return idx, sc
+        classic_fn = classic_from_spectra(ranking.classic, self._spectra)
+        out_i = np.full((len(queries), k), -1, dtype=np.int64)
+        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        for row, query in enumerate(queries):
+            valid = idx[row] >= 0
+            ci, cs = rerank(ranking, query, idx[row][valid], sc[row][valid], classic_fn, self._masses, k)
+            out_i[row, :ci.size], out_s[row, :cs.size] = ci, cs
+        return out_i, out_s
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         if self._library is None:

@@ -17,14 +17,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from llm4ms.evaluate.classic import nominal_peaks
 from llm4ms.evaluate.scorers import Scorer
+from llm4ms.similarity.entropy import INTENSITY_WEIGHT, NOISE_THRESHOLD, TOLERANCE_DA, entropy_peaks
 from llm4ms.spectrum import Spectrum
-
-
-def _peaks(spectrum: Spectrum) -> np.ndarray:
-    bins, inten = nominal_peaks(spectrum, max_mz=5000)
-    return np.column_stack([bins.astype(np.float32), inten.astype(np.float32)])
 
 
 class EntropyScorer(Scorer):
@@ -32,8 +27,8 @@ class EntropyScorer(Scorer):
 
     name = "entropy"
 
-    def __init__(self, tolerance: float = 0.49, noise_threshold: float = 0.01,
-                 intensity_weight: Optional[str] = "entropy", chunk_size: int = 256) -> None:
+    def __init__(self, tolerance: float = TOLERANCE_DA, noise_threshold: float = NOISE_THRESHOLD,
+                 intensity_weight: Optional[str] = INTENSITY_WEIGHT, chunk_size: int = 256) -> None:
         super().__init__(chunk_size)
         self.tolerance = tolerance
         self.noise_threshold = noise_threshold
@@ -52,7 +47,7 @@ class EntropyScorer(Scorer):
         records = []
         max_mz = 1.0
         for i, spectrum in enumerate(library):
-            peaks = _peaks(spectrum)
+            peaks = entropy_peaks(spectrum)
             top = float(peaks[:, 0].max()) if peaks.size else 0.0
             max_mz = max(max_mz, top)
             records.append({"precursor_mz": top + 1.0, "peaks": peaks, "llm4ms_index": i})
@@ -71,7 +66,7 @@ class EntropyScorer(Scorer):
             raise RuntimeError("call fit(library) before searching")
         out = np.zeros((len(queries), self.n_library), dtype=np.float32)
         for row, query in enumerate(queries):
-            peaks = _peaks(query)
+            peaks = entropy_peaks(query)
             if peaks.size == 0:
                 continue
             top = float(peaks[:, 0].max())

@@ -15,8 +15,10 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from llm4ms.evaluate.recall import DEFAULT_KS, hit_keys_for, mass_candidates, recall_at_k
-from llm4ms.evaluate.scorers import Scorer, get_scorer
+from llm4ms.evaluate.scorers import Scorer, get_scorer, search_by_chunks
+from llm4ms.ranking import MassPrior
+from llm4ms.mass import mass_candidates
+from llm4ms.metrics import DEFAULT_KS, hit_keys_for, recall_at_k
 from llm4ms.spectrum import Spectrum
 
 logger = logging.getLogger(__name__)
@@ -27,8 +29,15 @@ Method = Union[str, Scorer]
 def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: Sequence[Method],
              ks: Sequence[int] = DEFAULT_KS, mass_tolerance: Optional[float] = None,
              method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
-             name: str = "evaluation") -> dict:
-    """Evaluate `methods` (registry names or `Scorer` objects) and return a JSON-ready result dict."""
+             name: str = "evaluation", prior: Optional[MassPrior] = None,
+             isomer_subset: bool = True) -> dict:
+    """Evaluate `methods` (registry names or `Scorer` objects) and return a JSON-ready result dict.
+
+    With an active `prior` (`llm4ms.ranking.MassPrior`), every method is also reported with the prior
+    applied to its scores (``recall_with_prior``), so the comparison stays fair; ``llm4ms`` is reported
+    with its ranking's own prior switched off (``recall``) and on (``recall_with_prior``).
+    The isomer subset: queries whose library holds a spectrum of another compound with the same formula.
+    """
     ks = sorted({int(k) for k in ks})
     depth = max(ks)
     method_options = method_options or {}
@@ -48,13 +57,17 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
             "queries_without_mass": sum(1 for c in candidates if c is None),
         }
 
+    library_masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library])
+    isomers = isomer_queries(queries, library)
     result: dict[str, Any] = {
         "name": name,
         "counts": {"queries": len(queries), "library": len(library),
                    "queries_with_inchikey": sum(1 for k in query_keys if k),
-                   "queries_whose_compound_is_in_library": n_in_library},
+                   "queries_whose_compound_is_in_library": n_in_library,
+                   "isomer_subset": int(isomers.sum())},
         "settings": {"ks": ks, "identity": "InChIKey first block (also full InChIKey)",
-                     "mass_filter": candidate_stats or None},
+                     "mass_filter": candidate_stats or None,
+                     "prior": prior.__dict__ if prior is not None and prior.active else None},
         "versions": versions(),
         "methods": {},
     }
@@ -66,11 +79,23 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
         t0 = time.perf_counter()
         scorer.fit(library)
         entry["seconds"]["fit"] = time.perf_counter() - t0
+        own_prior = _split_own_prior(scorer)
         t0 = time.perf_counter()
         idx, _ = scorer.search(queries, k=depth)
         entry["seconds"]["search"] = time.perf_counter() - t0
         entry["queries_per_second"] = len(queries) / max(entry["seconds"]["search"], 1e-9)
         entry["recall"] = recall_at_k(query_keys, hit_keys_for(idx, library_keys), ks)
+        if isomer_subset and isomers.any():
+            entry["recall_isomer_subset"] = recall_at_k(list(np.array(query_keys, dtype=object)[isomers]),
+                                                        hit_keys_for(idx[isomers], library_keys), ks)
+        method_prior = own_prior if own_prior is not None else prior
+        if method_prior is not None and method_prior.active:
+            idx_p = search_with_prior(scorer, queries, depth, method_prior, library_masses, own_prior is not None)
+            entry["prior"] = method_prior.__dict__
+            entry["recall_with_prior"] = recall_at_k(query_keys, hit_keys_for(idx_p, library_keys), ks)
+            if isomer_subset and isomers.any():
+                entry["recall_with_prior_isomer_subset"] = recall_at_k(
+                    list(np.array(query_keys, dtype=object)[isomers]), hit_keys_for(idx_p[isomers], library_keys), ks)
         if candidates is not None:
             t0 = time.perf_counter()
             idx_f, _ = scorer.search(queries, k=depth, candidates=candidates)
@@ -78,6 +103,59 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
             entry["recall_mass_filtered"] = recall_at_k(query_keys, hit_keys_for(idx_f, library_keys), ks)
         result["methods"][label] = entry
     return result
+
+
+def isomer_queries(queries: Sequence[Spectrum], library: Sequence[Spectrum]) -> np.ndarray:
+    """Mask of queries whose library holds another compound (InChIKey first block) with the same formula."""
+    by_formula: dict[str, set[str]] = {}
+    for s in library:
+        formula, key = s.formula, s.inchikey14
+        if formula and key:
+            by_formula.setdefault(formula.replace(" ", ""), set()).add(key)
+    return np.array([bool(q.formula and q.inchikey14 and
+                          by_formula.get(q.formula.replace(" ", ""), set()) - {q.inchikey14}) for q in queries])
+
+
+def _split_own_prior(scorer: Scorer) -> Optional[MassPrior]:
+    """For a scorer with a ranking (llm4ms): switch its prior off for the plain run and return it."""
+    ranking = getattr(scorer, "ranking", None)
+    if ranking is None or not ranking.prior.active:
+        return None
+    from dataclasses import replace
+
+    scorer.ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0))
+    scorer._prior_ranking = ranking
+    return ranking.prior
+
+
+def search_with_prior(scorer: Scorer, queries: Sequence[Spectrum], k: int, prior: MassPrior,
+                      library_masses: np.ndarray, own: bool, wide: int = 1000) -> np.ndarray:
+    """Top-k indices with the prior applied: exactly for dense scorers, over the top `wide` otherwise.
+
+    A scorer with its own ranking (llm4ms) gets its fitted ranking back, prior included, so this is the
+    ranking `llm4ms search` uses.
+    """
+    if own:
+        plain, scorer.ranking = scorer.ranking, scorer._prior_ranking
+        try:
+            return scorer.search(queries, k=k)[0]
+        finally:
+            scorer.ranking = plain
+    if type(scorer).search is Scorer.search:  # dense scores: subtract the penalty from every column
+        def penalised(chunk: Sequence[Spectrum]) -> np.ndarray:
+            block = np.asarray(scorer.score_chunk(chunk), dtype=np.float64)
+            return block - np.stack([prior.penalties(q, library_masses) for q in chunk])
+
+        return search_by_chunks(penalised, queries, k, scorer.n_library, None, scorer.chunk_size)[0]
+    idx, sc = scorer.search(queries, k=max(k, wide))
+    out = np.full((len(queries), k), -1, dtype=np.int64)
+    for row, query in enumerate(queries):
+        valid = idx[row] >= 0
+        cand = idx[row][valid]
+        score = np.round(sc[row][valid].astype(np.float64) - prior.penalties(query, library_masses[cand]), 6)
+        order = np.lexsort((cand, -score))[:k]
+        out[row, :order.size] = cand[order]
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -90,26 +168,45 @@ def versions() -> dict[str, str]:
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
-    """Recall@k (%, InChIKey first block) per method; mass-filtered values in a second block."""
+    """Recall@k (%, InChIKey first block) per method; with the mass prior, mass filter and isomer subset."""
     ks = result["settings"]["ks"]
     counts = result["counts"]
     lines = [f"**{result.get('name', 'evaluation')}**: {counts['queries']} queries, "
              f"{counts['library']} library spectra "
-             f"({counts['queries_whose_compound_is_in_library']} queries have their compound in the library)",
+             f"({counts['queries_whose_compound_is_in_library']} queries have their compound in the library; "
+             f"isomer subset {counts.get('isomer_subset', 0)})",
              ""]
-    filtered = any("recall_mass_filtered" in m for m in result["methods"].values())
+    methods = result["methods"].values()
+    filtered = any("recall_mass_filtered" in m for m in methods)
+    with_prior = any("recall_with_prior" in m for m in methods)
+    isomers = any("recall_isomer_subset" in m for m in methods)
+    shown = [k for k in ks if k in (1, 10)] or ks[:2]
     header = ["method"] + [f"R@{k}" for k in ks]
+    if with_prior:
+        header += [f"R@{k} prior" for k in shown]
+    if isomers:
+        header += [f"R@{k} isomers" for k in shown] + (["R@1 isomers prior"] if with_prior else [])
     if filtered:
         tol = result["settings"]["mass_filter"]["tolerance_da"]
-        header += [f"R@{k} ±{tol:g} Da" for k in ks]
+        header += [f"R@{k} ±{tol:g} Da" for k in shown]
     header += ["R@1 full key", "fit s", "search s", "queries/s"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+
+    def cells(entry: Mapping[str, Any], key: str, which: Sequence[int]) -> list[str]:
+        block = entry.get(key)
+        return [f"{100 * block['inchikey14'][str(k)]:.1f}" if block else "-" for k in which]
+
     for label, entry in result["methods"].items():
-        row = [label] + [f"{100 * entry['recall']['inchikey14'][str(k)]:.1f}" for k in ks]
+        row = [label] + cells(entry, "recall", ks)
+        if with_prior:
+            row += cells(entry, "recall_with_prior", shown)
+        if isomers:
+            row += cells(entry, "recall_isomer_subset", shown)
+            if with_prior:
+                row += cells(entry, "recall_with_prior_isomer_subset", [1])
         if filtered:
-            rf = entry.get("recall_mass_filtered")
-            row += [f"{100 * rf['inchikey14'][str(k)]:.1f}" if rf else "-" for k in ks]
+            row += cells(entry, "recall_mass_filtered", shown)
         row += [f"{100 * entry['recall']['inchikey']['1']:.1f}" if "1" in entry["recall"]["inchikey"] else "-",
                 f"{entry['seconds']['fit']:.1f}", f"{entry['seconds']['search']:.1f}",
                 f"{entry['queries_per_second']:.0f}"]

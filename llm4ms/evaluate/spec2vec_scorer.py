@@ -14,8 +14,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from llm4ms.evaluate.classic import nominal_peaks
 from llm4ms.evaluate.scorers import Scorer
+from llm4ms.similarity import nominal_peaks
 from llm4ms.spectrum import Spectrum
 
 logger = logging.getLogger(__name__)

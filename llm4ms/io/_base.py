@@ -1,6 +1,7 @@
-"""What every reader shares: opening files (gzip, encoding), the read report and peak-line parsing.
+"""What every reader shares: opening files (gzip, encoding, line length), the read report, peak-line parsing.
 
-Readers are generators that yield either a `Spectrum` or a `SpectrumFormatError` for a bad record;
+Readers are generators that yield a `Spectrum`, a `SpectrumFormatError` for a bad record or a
+`ReadWarning`; every record passes `llm4ms.io.validate.finish_record` (the shared checks).
 `read_spectra` decides whether an error stops the read or is counted and skipped. That way a reader
 always resumes at the next record and never has to know about `skip_invalid`.
 """
@@ -15,29 +16,33 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar, Iterator, Optional, Sequence, Union
+from typing import IO, ClassVar, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from llm4ms.errors import SpectrumFormatError
-from llm4ms.io.keys import normalize_metadata
-from llm4ms.spectrum import Spectrum
+from llm4ms.io.validate import (MAX_LINE_CHARS, MAX_MZ, Item, ReadWarning, first_bad_peak, looks_like_number,
+                                number_problem, parse_number, peak_problem)
 
 logger = logging.getLogger(__name__)
 
-Item = Union[Spectrum, SpectrumFormatError]
+__all__ = ["Item", "ReadReport", "ReadWarning", "LineSource", "open_text", "parse_peak_lines", "PeakError"]
 
 
 @dataclass
 class ReadReport:
-    """Counts filled while a file is read: spectra yielded, records skipped and why."""
+    """Counts filled while a file is read: spectra yielded, records skipped and why, warnings."""
 
     path: str = ""
     read: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
-    #: text encoding used ("utf-8", or "latin-1" when the file is not valid UTF-8)
+    #: text encoding used: "utf-8", "utf-16"/"utf-32" (by byte-order mark), or "latin-1" when not valid UTF-8
     encoding: str = ""
+    #: records read with a problem (duplicate m/z merged, no positive peak, ...): count, first messages, per kind
+    warned: int = 0
+    warnings: list[str] = field(default_factory=list)
+    warning_kinds: dict[str, int] = field(default_factory=dict)
     max_errors: ClassVar[int] = 20
 
     def add_error(self, error: Exception) -> None:
@@ -45,62 +50,148 @@ class ReadReport:
         if len(self.errors) < self.max_errors:
             self.errors.append(str(error))
 
+    def add_warning(self, warning: ReadWarning) -> None:
+        self.warned += 1
+        self.warning_kinds[warning.kind] = self.warning_kinds.get(warning.kind, 0) + 1
+        if len(self.warnings) < self.max_errors:
+            self.warnings.append(str(warning))
+
 
 # ---- opening files ------------------------------------------------------------------------------
 def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def _sniff_encoding(path: Path) -> str:
-    """'utf-8' if the whole file decodes strictly as UTF-8, else 'latin-1' (which decodes any byte).
+#: byte-order marks, longest first (a UTF-32-LE mark starts with the UTF-16-LE one)
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
-    Reads the file once in binary chunks (about 10 ms per 16 MB) so a stream never switches
-    encoding half way. NUL bytes in the first 64 KB mean a binary file: that is an error.
+
+def _bom(head: bytes) -> tuple[Optional[str], int]:
+    """(encoding, BOM length) when `head` starts with a byte-order mark, else (None, 0)."""
+    for mark, encoding in _BOMS:
+        if head.startswith(mark):
+            return encoding, len(mark)
+    return None, 0
+
+
+def _sniff_encoding(path: Path) -> tuple[str, int]:
+    """``(encoding, bytes to skip)`` for a file, checked over the whole file so a stream never switches.
+
+    A UTF-16 or UTF-32 byte-order mark selects that encoding (the whole file must then decode). Otherwise
+    'utf-8' if the file (after an optional UTF-8 BOM, which is skipped) decodes strictly as UTF-8, else
+    'latin-1' (which decodes any byte; a UTF-8 BOM is still skipped, so the first key stays intact).
+    NUL bytes in the first 64 KB of a file without a UTF-16/32 mark mean a binary file: an error.
+    Reads the file once in binary chunks (about 10 ms per 16 MB).
     """
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    offset = 0
+    offset = skip = 0
+    encoding = "utf-8"
     try:
         with _open_binary(path) as handle:
             first = True
+            decoder = None
             while True:
                 chunk = handle.read(1 << 20)
+                if first:
+                    found, skip = _bom(chunk[:4])
+                    encoding = found or "utf-8"
+                    if encoding == "utf-8" and b"\x00" in chunk[:65536]:
+                        raise SpectrumFormatError("binary file (contains NUL bytes), not a text spectrum file",
+                                                  str(path))
+                    decoder = codecs.getincrementaldecoder(encoding)("strict")
+                    offset = skip if encoding == "utf-8" else 0
+                    chunk = chunk[offset:]
+                    first = False
                 if not chunk:
                     break
-                if first and b"\x00" in chunk[:65536]:
-                    raise SpectrumFormatError("binary file (contains NUL bytes), not a text spectrum file",
-                                              str(path))
-                first = False
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as err:
+                    if encoding != "utf-8":
+                        raise SpectrumFormatError(f"not valid {encoding.upper()} (byte {offset + err.start}) "
+                                                  "although the file starts with its byte-order mark",
+                                                  str(path)) from None
                     logger.warning("%s: not valid UTF-8 (byte %d); reading it as latin-1",
                                    path, offset + err.start)
-                    return "latin-1"
+                    return "latin-1", skip
                 offset += len(chunk)
-            decoder.decode(b"", final=True)
+            if decoder is not None:
+                decoder.decode(b"", final=True)
     except UnicodeDecodeError:
+        if encoding != "utf-8":
+            raise SpectrumFormatError(f"not valid {encoding.upper()}: truncated at the end", str(path)) from None
         logger.warning("%s: truncated UTF-8 sequence at the end; reading it as latin-1", path)
-        return "latin-1"
+        return "latin-1", skip
     except (gzip.BadGzipFile, zlib.error, EOFError) as err:
         raise SpectrumFormatError(f"not a readable gzip file ({err})", str(path)) from None
-    return "utf-8"
+    except OSError as err:
+        raise SpectrumFormatError(f"cannot read the file ({err.strerror or err})", str(path)) from None
+    return encoding, (skip if encoding == "utf-8" else 0)
 
 
 @contextlib.contextmanager
 def open_text(path: Union[str, Path], report: Optional[ReadReport] = None) -> Iterator[IO[str]]:
-    """Open a (possibly gzipped) text file: strict UTF-8 (BOM dropped), else latin-1, never lossy."""
+    """Open a (possibly gzipped) text file: UTF-16/32 by byte-order mark, strict UTF-8 (BOM dropped),
+    else latin-1 (BOM dropped too); never lossy."""
     path = Path(path)
     if not path.is_file():
         raise SpectrumFormatError("file not found", str(path))
-    encoding = _sniff_encoding(path)
+    encoding, skip = _sniff_encoding(path)
     if report is not None:
         report.encoding = encoding
     raw = _open_binary(path)
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig" if encoding == "utf-8" else encoding)
+    if skip:
+        raw.read(skip)
+    text = io.TextIOWrapper(raw, encoding=encoding)
     try:
         yield text
     finally:
         text.close()
+
+
+class LineSource:
+    """The lines of a text stream (newline removed), each at most `limit` characters, in bounded memory.
+
+    A longer line raises `SpectrumFormatError` naming it: a file with a megabyte-long line is not a
+    spectrum file, and reading it whole could exhaust memory. After iteration `cut` says whether the
+    last line had no newline (a file cut short often ends that way).
+    """
+
+    def __init__(self, handle: IO[str], path: str, limit: int = MAX_LINE_CHARS, chunk: int = 1 << 18) -> None:
+        self.handle = handle
+        self.path = path
+        self.limit = limit
+        self.chunk = chunk
+        self.count = 0
+        self.cut = False
+
+    def _too_long(self, number: int) -> SpectrumFormatError:
+        return SpectrumFormatError(f"line longer than {self.limit:,} characters: not a spectrum file?",
+                                   self.path, None, number)
+
+    def __iter__(self) -> Iterator[str]:
+        read, limit = self.handle.read, self.limit
+        rest = ""
+        while True:
+            chunk = read(self.chunk)
+            if not chunk:
+                break
+            if rest:
+                chunk = rest + chunk
+            lines = chunk.split("\n")
+            rest = lines.pop()
+            if len(chunk) > limit:
+                for offset, line in enumerate(lines):
+                    if len(line) > limit:
+                        raise self._too_long(self.count + offset + 1)
+                if len(rest) > limit:
+                    raise self._too_long(self.count + len(lines) + 1)
+            self.count += len(lines)
+            yield from lines
+        if rest:
+            self.cut = True
+            self.count += 1
+            yield rest
 
 
 # ---- peak parsing -------------------------------------------------------------------------------
@@ -121,24 +212,28 @@ def parse_peak_lines(lines: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
     Pairs may be separated by spaces, tabs, ';', ':' or ',' with several pairs per line; text after
     a complete pair (quoted or not, e.g. ``85 999 "b2"``) is an annotation and ignored. The whole
-    block is converted in one numpy call; only when that fails are lines parsed one by one, to name
-    the bad line. Raises `PeakError` for non-numeric values, unpaired values, NaN/inf, negative m/z.
+    block is converted in one numpy call when it is plain ASCII; otherwise, or when that fails, lines
+    are parsed one by one, to name the bad line. Raises `PeakError` for values that are not plain
+    numbers (`llm4ms.io.validate.parse_number`), unpaired values and values `peak_problem` rejects.
     """
     if not lines:
         return np.empty(0), np.empty(0)
     text = " ".join(lines)
     values = None
-    if '"' not in text:
+    # numpy (like float()) takes '4_3' and non-ASCII digits: only plain ASCII without '_' goes the fast way
+    if '"' not in text and "_" not in text and text.isascii():
         tokens = text.translate(_SEPARATORS).split()
         if len(tokens) % 2 == 0:
             try:
                 values = np.array(tokens, dtype=np.float64)
-            except ValueError:
+            except (ValueError, OverflowError):
                 values = None
     if values is None:
         values = _parse_slow(lines)
     mz, intensities = values[0::2].copy(), values[1::2].copy()
-    if not np.isfinite(values).all() or (mz.size and mz.min() < 0):
+    # two reductions settle the usual case (NaN fails both); the exact check only when they do not
+    if values.size and not (values.min() >= 0 and values.max() <= MAX_MZ) \
+            and first_bad_peak(mz, intensities) is not None:
         _locate_bad_value(lines)
     return mz, intensities
 
@@ -147,12 +242,12 @@ def _line_values(line: str, offset: int) -> list[float]:
     tokens = _QUOTED.sub(" ", line).translate(_SEPARATORS).split()
     values: list[float] = []
     for index, token in enumerate(tokens):
-        try:
-            values.append(float(token))
-        except ValueError:
-            if index >= 2 and index % 2 == 0:
+        value = parse_number(token)
+        if value is None:
+            if index >= 2 and index % 2 == 0 and not looks_like_number(token):
                 break  # annotation after a complete pair
-            raise PeakError(f"non-numeric peak value {token!r} in {line[:60]!r}", offset) from None
+            raise PeakError(f"{number_problem(token, 'peak value')} in {line[:60]!r}", offset)
+        values.append(value)
     if len(values) % 2:
         raise PeakError(f"m/z without intensity in {line[:60]!r}", offset)
     return values
@@ -169,21 +264,7 @@ def _locate_bad_value(lines: Sequence[str]) -> None:
     for offset, line in enumerate(lines):
         values = _line_values(line, offset)
         for mz, intensity in zip(values[::2], values[1::2]):
-            if not (np.isfinite(mz) and np.isfinite(intensity)):
-                raise PeakError(f"peak value is NaN or infinite in {line[:60]!r}", offset)
-            if mz < 0:
-                raise PeakError(f"negative m/z {mz:g} in {line[:60]!r}", offset)
+            problem = peak_problem(mz, intensity)
+            if problem is not None:
+                raise PeakError(f"{problem} in {line[:60]!r}", offset)
     raise PeakError("invalid peak values", 0)  # pragma: no cover - parse and locate disagree
-
-
-def make_spectrum(mz: np.ndarray, intensities: np.ndarray, raw: dict[str, Any]) -> Spectrum:
-    return Spectrum(mz=mz, intensities=intensities, metadata=normalize_metadata(raw))
-
-
-def add_raw(raw: dict[str, Any], key: str, value: str) -> None:
-    """Store a raw metadata pair; a repeated key (e.g. several ``Synon:`` lines) is joined with '; '."""
-    old = raw.get(key)
-    if old is None or old == "":
-        raw[key] = value
-    elif value and value != old:
-        raw[key] = f"{old}; {value}"

@@ -4,24 +4,37 @@ Supported data: ``##PEAK TABLE=(XY..XY)`` (also ``(XYW..XYW)``) with ``x,y`` pai
 spaces or semicolons, several per line, and ``##XYDATA=(X++(Y..Y))`` in plain numbers (AFFN) only;
 compressed ASDF forms (SQZ/DIF/DUP characters) are reported as an error rather than guessed.
 Blocks end at ``##END=``; several blocks per file are fine, and the outer block of a compound
-(LINK) file, which holds no data, is not a spectrum.
+(LINK) file, which holds no data, is not a spectrum. A block without its ``##END=`` (a cut file) is an
+error, and so is a ``##NPOINTS=`` that does not match the number of points read, or a ``##XFACTOR=``,
+``##YFACTOR=``, ``##FIRSTX=``, ``##LASTX=`` or ``##NPOINTS=`` that is not a number. Peak values and
+metadata then pass `llm4ms.io.validate.finish_record`.
 """
 from __future__ import annotations
 
 import re
-from typing import IO, Any, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from llm4ms.errors import SpectrumFormatError
-from llm4ms.io._base import Item, add_raw, make_spectrum
+from llm4ms.io._base import Item
+from llm4ms.io.validate import (RawMeta, finish_record, first_bad_peak, looks_like_number, number_problem,
+                                parse_count, parse_number, peak_problem)
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_SPLIT = re.compile(r"[\s,;]+")
 _LABEL = re.compile(r"^##\s*([^=]*)=(.*)$")
 _KEY_MAP = {"TITLE": "name", "CASREGISTRYNO": "cas", "MOLFORM": "formula", "MW": "mol_weight",
             "CASNAME": "cas_name"}
 _SKIP = {"JCAMPDX", "XUNITS", "YUNITS", "XFACTOR", "YFACTOR", "FIRSTX", "LASTX", "NPOINTS", "FIRSTY",
          "MAXX", "MINX", "MAXY", "MINY", "BLOCKS", "BLOCKID", "DELTAX", "RESOLUTION"}
+_NUMERIC_PARAMS = ("XFACTOR", "YFACTOR", "FIRSTX", "LASTX")
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def _label(key: str) -> str:
@@ -29,13 +42,15 @@ def _label(key: str) -> str:
 
 
 class _Block:
-    __slots__ = ("number", "line", "raw", "params", "kind", "data", "data_line", "error", "is_link")
+    __slots__ = ("number", "line", "raw", "params", "param_lines", "kind", "data", "data_line", "error",
+                 "is_link")
 
     def __init__(self, number: int, line: int) -> None:
         self.number = number
         self.line = line
-        self.raw: dict[str, Any] = {}
+        self.raw = RawMeta()
         self.params: dict[str, str] = {}
+        self.param_lines: dict[str, int] = {}
         self.kind: Optional[str] = None  # "peaks", "peaks3" or "xydata"
         self.data: list[tuple[int, str]] = []
         self.data_line = 0
@@ -43,55 +58,100 @@ class _Block:
         self.is_link = False
 
     def _param(self, name: str, default: float) -> float:
-        try:
-            return float(self.params[name])
-        except (KeyError, ValueError):
+        if name not in self.params:
             return default
+        value = parse_number(self.params[name])
+        if value is None or not np.isfinite(value):
+            raise _Fail(f"##{name}= is not a finite number: {self.params[name][:40]!r}", self.param_lines[name])
+        return value
 
-    def finish(self, path: str) -> Item:
+    def finish(self, path: str, ended: bool = True, end_line: int = 0) -> Iterator[Item]:
         def fail(message: str, line: int) -> SpectrumFormatError:
             return SpectrumFormatError(message, path, self.number, line)
 
         if self.error is not None:
-            return fail(*self.error)
+            yield fail(*self.error)
+            return
+        if not ended:
+            yield fail("block has no ##END= (file cut short?)", end_line or self.line)
+            return
         if self.kind is None:
-            return fail("no ##PEAK TABLE= or ##XYDATA= in this block", self.line)
+            yield fail("no ##PEAK TABLE= or ##XYDATA= in this block", self.line)
+            return
+        try:
+            mz, intensities = self._values(fail)
+        except _Fail as err:
+            yield fail(str(err), err.line)
+            return
+        if mz.size == 0:
+            yield fail("no peaks", self.data_line or self.line)
+            return
+        yield from finish_record(mz, intensities, self.raw, path, self.number, self.line, peak_line=self.data_line,
+                                 checked=True)
+
+    def _values(self, fail) -> tuple[np.ndarray, np.ndarray]:
         numbers: list[list[float]] = []
         for lineno, text in self.data:
             residue = _NUMBER.sub(" ", text).replace(",", " ").replace(";", " ").strip()
             if residue:
-                if self.kind == "xydata":
-                    return fail("compressed (ASDF) XYDATA is not supported; export the spectrum as "
+                token = next((t for t in _SPLIT.split(text) if t and parse_number(t) is None), residue.split()[0])
+                if self.kind == "xydata" and not looks_like_number(token):
+                    raise _Fail("compressed (ASDF) XYDATA is not supported; export the spectrum as "
                                 "AFFN or as a ##PEAK TABLE", lineno)
-                return fail(f"non-numeric peak value {residue.split()[0]!r}", lineno)
+                raise _Fail(number_problem(token, "peak value"), lineno)
             numbers.append([float(v) for v in _NUMBER.findall(text)])
+        for name in _NUMERIC_PARAMS:
+            self._param(name, 0.0)
         xfactor, yfactor = self._param("XFACTOR", 1.0), self._param("YFACTOR", 1.0)
+        npoints = self._npoints()
         if self.kind == "xydata":
-            mz, intensities = self._xydata(numbers, fail)
+            mz, intensities, total = self._xydata(numbers, npoints)
         else:
             width = 3 if self.kind == "peaks3" else 2
             flat = [v for row in numbers for v in row]
             if len(flat) % width:
-                return fail(f"peak table values do not form groups of {width}", self.data_line)
+                raise _Fail(f"peak table values do not form groups of {width}", self.data_line)
             table = np.array(flat, dtype=np.float64).reshape(-1, width)
-            mz, intensities = table[:, 0] * xfactor, table[:, 1] * yfactor
-        if isinstance(mz, SpectrumFormatError):
-            return mz
-        if mz.size == 0:
-            return fail("no peaks", self.data_line or self.line)
-        if not (np.isfinite(mz).all() and np.isfinite(intensities).all()):
-            return fail("peak value is NaN or infinite", self.data_line)
-        if mz.min() < 0:
-            return fail(f"negative m/z {mz.min():g}", self.data_line)
-        return make_spectrum(mz, intensities, self.raw)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mz, intensities = table[:, 0] * xfactor, table[:, 1] * yfactor
+            total = mz.size
+        if npoints is not None and total != npoints:
+            raise _Fail(f"##NPOINTS= says {npoints} but {total} points were read (file cut short?)",
+                        self.param_lines["NPOINTS"])
+        if first_bad_peak(mz, intensities) is not None:
+            self._locate_bad(mz, intensities, numbers)
+        return mz, intensities
 
-    def _xydata(self, numbers: list[list[float]], fail):
+    def _npoints(self) -> Optional[int]:
+        if "NPOINTS" not in self.params:
+            return None
+        value = parse_count(self.params["NPOINTS"])
+        if value is None:
+            raise _Fail(f"##NPOINTS= is not a whole number (0 to 1e9): {self.params['NPOINTS'][:40]!r}",
+                        self.param_lines["NPOINTS"])
+        return value
+
+    def _locate_bad(self, mz: np.ndarray, intensities: np.ndarray, numbers: list[list[float]]) -> None:
+        """Name the data line of the first value `peak_problem` rejects."""
+        for index, (m, i) in enumerate(zip(mz.tolist(), intensities.tolist())):
+            problem = peak_problem(m, i)
+            if problem is not None:
+                line = self.data_line
+                if self.kind != "xydata":  # which data line holds pair `index`
+                    width, seen = (3 if self.kind == "peaks3" else 2), 0
+                    for (lineno, _), row in zip(self.data, numbers):
+                        seen += len(row)
+                        if seen > index * width:
+                            line = lineno
+                            break
+                raise _Fail(problem, line)
+
+    def _xydata(self, numbers: list[list[float]], npoints: Optional[int]):
         """(X++(Y..Y)): each line is an X then Ys at X, X+dx, ...; dx from FIRSTX/LASTX/NPOINTS."""
         xfactor, yfactor = self._param("XFACTOR", 1.0), self._param("YFACTOR", 1.0)
-        npoints = self._param("NPOINTS", 0.0)
         first, last = self._param("FIRSTX", np.nan), self._param("LASTX", np.nan)
-        if npoints < 2 or not (np.isfinite(first) and np.isfinite(last)):
-            return fail("XYDATA needs ##FIRSTX, ##LASTX and ##NPOINTS", self.data_line), None
+        if npoints is None or npoints < 2 or not (np.isfinite(first) and np.isfinite(last)):
+            raise _Fail("XYDATA needs ##FIRSTX, ##LASTX and ##NPOINTS", self.data_line)
         dx = (last - first) / (npoints - 1)
         xs: list[float] = []
         ys: list[float] = []
@@ -102,19 +162,20 @@ class _Block:
             for k, y in enumerate(row[1:]):
                 xs.append(x0 + k * dx)
                 ys.append(y * yfactor)
-        mz, intensities = np.array(xs), np.array(ys)
+        mz, intensities = np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64)
         keep = intensities != 0  # a profile's zero points are not peaks
-        return mz[keep], intensities[keep]
+        return mz[keep], intensities[keep], len(ys)
 
 
-def iter_jcamp(handle: IO[str], path: str) -> Iterator[Item]:
-    """Yield a `Spectrum` (or a `SpectrumFormatError`) per data block of a JCAMP-DX file.
+def iter_jcamp(handle: Iterable[str], path: str) -> Iterator[Item]:
+    """Yield a `Spectrum` (or a `SpectrumFormatError`, or a `ReadWarning`) per data block of a JCAMP-DX file.
 
     Record numbers count ``##TITLE=`` lines (an outer LINK block takes a number too). A block whose
-    ``##END=`` is missing ends at the next ``##TITLE=`` or at the end of the file.
+    ``##END=`` is missing (before the next ``##TITLE=`` or the end of the file) is an error.
     """
     stack: list[_Block] = []
     count = 0
+    lineno = 0
     for lineno, line in enumerate(handle, 1):
         text = line.split("$$", 1)[0].strip()  # $$ starts a comment
         if not text:
@@ -130,20 +191,22 @@ def iter_jcamp(handle: IO[str], path: str) -> Iterator[Item]:
         label, value = _label(match.group(1)), match.group(2).strip()
         if label == "TITLE":
             if block is not None and not block.is_link:
-                yield stack.pop().finish(path)
+                yield from stack.pop().finish(path, ended=False, end_line=lineno)
             count += 1
             stack.append(_Block(count, lineno))
-            add_raw(stack[-1].raw, "name", value)
+            stack[-1].raw.add("name", value, lineno)
             continue
         if block is None:
             continue  # labels before any ##TITLE= belong to no spectrum
         if label == "END":
             stack.pop()
             if not (block.is_link and block.kind is None):
-                yield block.finish(path)
+                yield from block.finish(path)
             continue
         if label in ("PEAKTABLE", "XYDATA", "XYPOINTS"):
             form = value.replace(" ", "").upper()
+            if block.kind is not None and block.error is None:
+                block.error = (f"a second data table in one block (##{match.group(1).strip()}=)", lineno)
             if form.startswith("(XYW..XYW)"):
                 block.kind = "peaks3"
             elif form.startswith("(XY..XY)"):
@@ -151,16 +214,20 @@ def iter_jcamp(handle: IO[str], path: str) -> Iterator[Item]:
             elif form.startswith("(X++(Y..Y))"):
                 block.kind = "xydata"
             elif block.error is None:
-                block.error = (f"unsupported data form {value!r}", lineno)
+                block.error = (f"unsupported data form {value[:40]!r}", lineno)
             block.data_line = lineno + 1
             continue
         if label == "BLOCKS" or (label == "DATATYPE" and value.upper() == "LINK"):
             block.is_link = True
         if label in _SKIP:
+            if label in block.params and block.params[label] != value and block.error is None:
+                block.error = (f"conflicting ##{label}= lines: {block.params[label][:20]!r} and {value[:20]!r}",
+                               lineno)
             block.params[label] = value
+            block.param_lines.setdefault(label, lineno)
             continue
-        add_raw(block.raw, _KEY_MAP.get(label, match.group(1).strip().lstrip("$.").lower()), value)
+        block.raw.add(_KEY_MAP.get(label, match.group(1).strip().lstrip("$.").lower()), value, lineno)
     while stack:
         block = stack.pop()
         if not (block.is_link and block.kind is None):
-            yield block.finish(path)
+            yield from block.finish(path, ended=False, end_line=lineno)

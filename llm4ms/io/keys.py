@@ -11,8 +11,6 @@ import math
 import re
 from typing import Any, Mapping
 
-from llm4ms.spectrum import CANONICAL_KEYS
-
 # canonical key -> synonyms (written loosely; they are squashed before lookup)
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "id": ("id", "db#", "accession", "spectrum_id", "spectrumid", "dbid"),
@@ -55,7 +53,9 @@ _LOOKUP: dict[str, str] = {}
 for _canonical, _names in _SYNONYMS.items():
     for _name in _names:
         _LOOKUP[_squash(_name)] = _canonical
-assert set(_SYNONYMS) == set(CANONICAL_KEYS), "keys.py and spectrum.CANONICAL_KEYS disagree"
+
+#: Canonical metadata keys: readers normalise to these, writers export them per dialect.
+CANONICAL_KEYS = tuple(_SYNONYMS)
 
 #: Export spellings per dialect (canonical -> key written). Keys missing here are written as-is.
 EXPORT_KEYS: dict[str, dict[str, str]] = {
@@ -78,7 +78,8 @@ EXPORT_KEYS: dict[str, dict[str, str]] = {
 
 _PARSED = NUMERIC_KEYS | {"ion_mode", "ms_level"}
 _UNTRIMMED = frozenset('" \t\n')
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# plain ASCII numbers only: float() would also take '4_3' and non-ASCII digits
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _COMMENT_PAIR = re.compile(r'"([^"=]+)=([^"]*)"')
 _POSITIVE = {"p", "pos", "positive", "+"}
 _NEGATIVE = {"n", "neg", "negative", "-"}
@@ -102,10 +103,9 @@ def _to_float(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
+    if not _NUMBER.fullmatch(text):
         return text
+    number = float(text)
     return number if math.isfinite(number) else text
 
 
@@ -113,8 +113,12 @@ def _first_number(value: Any) -> Any:
     """PEPMASS-like values carry an intensity after the m/z: keep the first number."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    match = _NUMBER.match(str(value).strip())
-    return float(match.group()) if match else str(value).strip()
+    text = str(value).strip()
+    match = _NUMBER.match(text)
+    if match is None or (match.end() < len(text) and not (text[match.end()].isspace()
+                                                          or text[match.end()] in ",;/")):
+        return text  # not a number, or a number glued to more text ('4_3', '12abc'): the caller decides
+    return float(match.group())
 
 
 def _ion_mode(value: Any) -> str:
@@ -134,7 +138,7 @@ def _ms_level(value: Any) -> Any:
         return 1
     if text in ("MS/MS", "MSMS"):
         return 2
-    match = re.fullmatch(r"(?:MS)?(\d+)(?:\.0)?", text)
+    match = re.fullmatch(r"(?:MS)?([0-9]{1,6})(?:\.0)?", text)
     return int(match.group(1)) if match else str(value).strip()
 
 

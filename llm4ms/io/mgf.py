@@ -2,23 +2,27 @@
 
 ``KEY=VALUE`` lines before the first block are file-wide defaults (a record's own value wins).
 ``PEPMASS`` keeps its first number as the precursor m/z (a second number, the precursor intensity,
-goes to ``precursor_intensity``); ``CHARGE`` such as ``2+`` becomes the integer 2. When a block has
-no id, its TITLE is used as the id too (the architecture's rule for readers).
+goes to ``precursor_intensity``); a PEPMASS that is not a number is an error. ``CHARGE`` such as
+``2+`` becomes the integer 2. When a block has no id, its TITLE is used as the id too (the
+architecture's rule for readers). A block without ``END IONS`` (a cut file) is an error. Peak values
+and metadata then pass `llm4ms.io.validate.finish_record`.
 """
 from __future__ import annotations
 
 import os
 import re
-from typing import IO, Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from llm4ms.errors import SpectrumFormatError
-from llm4ms.io._base import Item, PeakError, add_raw, make_spectrum, parse_peak_lines
+from llm4ms.io._base import Item, PeakError, parse_peak_lines
 from llm4ms.io.keys import export_key
 from llm4ms.io.msp import _format_value, peak_lines
+from llm4ms.io.validate import RawMeta, ReadWarning, finish_record, parse_number
 from llm4ms.spectrum import Spectrum
 
 _COMMENT_START = ("#", ";", "!", "/")
-_CHARGE = re.compile(r"^\s*([+-]?)(\d+)([+-]?)")
+_CHARGE = re.compile(r"^\s*([+-]?)([0-9]{1,6})([+-]?)(?![0-9])")
+_PEAK_START = frozenset("0123456789.+-")
 
 
 def _charge(value: str) -> Any:
@@ -30,33 +34,35 @@ def _charge(value: str) -> Any:
     return sign * int(match.group(2))
 
 
-def _finish(raw: dict[str, Any], defaults: dict[str, Any], peaks: list[str], peak_line: int,
-            path: str, number: int, line: int) -> Item:
-    merged = {**defaults, **raw}
+def _finish(raw: RawMeta, defaults: RawMeta, peaks: list[str], peak_line: int,
+            path: str, number: int, line: int) -> Iterator[Item]:
     try:
         mz, intensities = parse_peak_lines(peaks)
     except PeakError as err:
-        return SpectrumFormatError(str(err), path, number, peak_line + err.offset)
+        yield SpectrumFormatError(str(err), path, number, peak_line + err.offset)
+        return
     if mz.size == 0:
-        return SpectrumFormatError("no peaks between BEGIN IONS and END IONS", path, number, line)
-    pepmass = str(merged.get("PEPMASS", "")).split()
+        yield SpectrumFormatError("no peaks between BEGIN IONS and END IONS", path, number, line)
+        return
+    pepmass = str(raw.get("PEPMASS", defaults.get("PEPMASS", ""))).split()
     if len(pepmass) > 1:
-        try:
-            merged["precursor_intensity"] = float(pepmass[1])
-        except ValueError:
-            merged["precursor_intensity"] = pepmass[1]
-    if "CHARGE" in merged:
-        merged["CHARGE"] = _charge(str(merged["CHARGE"]))
-    spectrum = make_spectrum(mz, intensities, merged)
-    if spectrum.get("id") is None and spectrum.get("name") is not None:
-        spectrum.metadata["id"] = spectrum.metadata["name"]
-    return spectrum
+        intensity = parse_number(pepmass[1])
+        raw.set("precursor_intensity", intensity if intensity is not None else pepmass[1])
+    charge = raw.get("CHARGE", defaults.get("CHARGE"))
+    if charge is not None:
+        raw.set("CHARGE", _charge(str(charge)))
+    for item in finish_record(mz, intensities, raw, path, number, line, defaults=defaults, peak_line=peak_line,
+                                 checked=True):
+        spectrum = item.spectrum if isinstance(item, ReadWarning) else item
+        if isinstance(spectrum, Spectrum) and spectrum.get("id") is None and spectrum.get("name") is not None:
+            spectrum.metadata["id"] = spectrum.metadata["name"]
+        yield item
 
 
-def iter_mgf(handle: IO[str], path: str) -> Iterator[Item]:
-    """Yield a `Spectrum` (or a `SpectrumFormatError`) per ``BEGIN IONS`` block."""
-    defaults: dict[str, Any] = {}
-    raw: Optional[dict[str, Any]] = None
+def iter_mgf(handle: Iterable[str], path: str) -> Iterator[Item]:
+    """Yield a `Spectrum` (or a `SpectrumFormatError`, or a `ReadWarning`) per ``BEGIN IONS`` block."""
+    defaults = RawMeta()
+    raw: Optional[RawMeta] = None
     peaks: list[str] = []
     peak_line = start = 0
     count = 0
@@ -71,7 +77,7 @@ def iter_mgf(handle: IO[str], path: str) -> Iterator[Item]:
                 yield SpectrumFormatError("BEGIN IONS inside an open block (missing END IONS)",
                                           path, count, lineno)
             count += 1
-            raw, peaks, start, error = {}, [], lineno, None
+            raw, peaks, start, error = RawMeta(), [], lineno, None
             continue
         if upper == "END IONS":
             if raw is None:
@@ -80,7 +86,7 @@ def iter_mgf(handle: IO[str], path: str) -> Iterator[Item]:
             elif error is not None:
                 yield SpectrumFormatError(error[0], path, count, error[1])
             else:
-                yield _finish(raw, defaults, peaks, peak_line, path, count, start)
+                yield from _finish(raw, defaults, peaks, peak_line, path, count, start)
             raw = None
             continue
         if raw is None:
@@ -90,9 +96,9 @@ def iter_mgf(handle: IO[str], path: str) -> Iterator[Item]:
                 yield SpectrumFormatError(f"data outside BEGIN IONS/END IONS: {text[:60]!r}",
                                           path, count, lineno)
                 continue
-            add_raw(defaults, key.strip().upper(), value.strip())
+            defaults.add(key.strip().upper(), value.strip(), lineno)
             continue
-        if text[0].isdigit() or text[0] in ".+-":
+        if text[0] in _PEAK_START or text[0].isdigit():  # non-ASCII digits: a peak line, rejected by value
             if not peaks:
                 peak_line = lineno
             peaks.append(text)
@@ -101,7 +107,7 @@ def iter_mgf(handle: IO[str], path: str) -> Iterator[Item]:
         if not sep and error is None:
             error = (f"line is neither KEY=VALUE nor a peak: {text[:60]!r}", lineno)
         elif sep:
-            add_raw(raw, key.strip().upper(), value.strip())
+            raw.add(key.strip().upper(), value.strip(), lineno)
     if raw is not None:
         yield SpectrumFormatError("file ends inside a block (missing END IONS)", path, count, start)
 

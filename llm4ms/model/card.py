@@ -58,6 +58,7 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "llm4ms search --query queries.msp --library library_dir -k 10 --out hits.csv",
         "```",
         "",
+        *(_sentence_transformers_use(config) if config.get("format_version", 1) >= 2 else []),
         "## Input text",
         f"Textualizer preset: `{preset}`. Settings: `{json.dumps(config['textualizer'], sort_keys=True)}`.",
         "Example text for a small spectrum (m/z 27, 41, 43, 63, 74, 92, 134):",
@@ -66,6 +67,7 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "```",
         "",
         "## Embedding",
+        *(_ranking_lines(config.get("ranking")) if config.get("ranking") else []),
         f"Pooling: {config.get('pooling')}; dimension: {config.get('dim')}; maximum length: "
         f"{config.get('max_length')} tokens; padding side: {config.get('padding_side')}.",
         f"Identity (sha256 of config and weights): `{config.get('identity', 'n/a')}`.",
@@ -88,6 +90,27 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "",
     ]
     return "\n".join(front + [""] + lines)
+
+
+def _sentence_transformers_use(config: dict[str, Any]) -> list[str]:
+    """Format 2 folders are sentence-transformers folders: say how to load them without llm4ms's wrapper."""
+    return [
+        "With sentence-transformers alone (llm4ms installed for its module classes; the texts must come from",
+        "the textualizer below, e.g. `model[0].textualizer(spectrum)`):",
+        "```python",
+        "from sentence_transformers import SentenceTransformer",
+        'model = SentenceTransformer("path/to/model", trust_remote_code=True)  # modules: llm4ms.model.modules',
+        "vectors = model.encode([model[0].textualizer(s) for s in spectra])",
+        "```",
+        "",
+    ]
+
+
+def _ranking_lines(ranking: dict[str, Any]) -> list[str]:
+    from llm4ms.ranking import Ranking
+
+    return [f"Search ranking (fit on validation, used by `llm4ms search`, the web app and `llm4ms evaluate`): "
+            f"{Ranking.from_dict(ranking).describe()}.", ""]
 
 
 def _bullets(data: dict[str, Any]) -> list[str]:

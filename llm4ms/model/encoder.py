@@ -132,6 +132,10 @@ class SpectrumEncoder:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = _resolve_folder(path_or_hub_id)
+        from llm4ms.model.spectrum_model import SpectrumModel, is_spectrum_model_folder
+
+        if is_spectrum_model_folder(folder):  # format 2: a sentence-transformers folder
+            return SpectrumModel.from_pretrained(folder, device=device)
         config_path = folder / CONFIG_NAME
         if not config_path.is_file():
             raise ConfigError(f"{folder}: not an llm4ms model folder (no {CONFIG_NAME}); use from_base for an LLM")

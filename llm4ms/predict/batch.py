@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from llm4ms.errors import ConfigError
+from llm4ms.io import write_msp
 from llm4ms.predict.inputs import MoleculeRow, input_format, read_molecules
-from llm4ms.predict.msp import write_spectra_msp
 from llm4ms.predict.predictor import EIPredictor
 from llm4ms.utils import atomic_open, read_json, write_json
 
@@ -63,12 +63,15 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
                  smiles_column: str = "smiles", id_column: Optional[str] = None,
                  name_column: Optional[str] = None, batch_size: int = 256, n_jobs: int = 1,
                  limit: Optional[int] = None, chunk_size: int = 10000, rejects_path: Optional[Path] = None,
-                 restart: bool = False, progress: Optional[bool] = None) -> BatchResult:
+                 restart: bool = False, progress: Optional[bool] = None, total: Optional[int] = None
+                 ) -> BatchResult:
     """Predict every row of `smiles_path` into the MSP `out_path`; rerun to resume after an interruption.
 
     `limit` stops after that many input rows (the output then holds those rows; a rerun without it continues).
+    `progress`: False shows nothing; otherwise a bar with total and ETA on a terminal, INFO log lines every
+    20 s elsewhere. `total` (input rows) is counted from the file when not given.
     """
-    from tqdm.auto import tqdm
+    from llm4ms.progress import Progress
 
     src, out = Path(smiles_path), Path(out_path)
     if not src.is_file():
@@ -83,8 +86,12 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
     result = BatchResult()
     t0 = time.monotonic()
     n_chunks = 0
-    bar = tqdm(total=limit, unit="mol", desc="predict", disable=progress is False if progress is not None
-               else None, leave=False)
+    if progress is not False and total is None:
+        total = count_rows(src)
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    bar = Progress(total, desc="predict", unit="molecules", enabled=progress)
+    finished = False
     try:
         for k, chunk in enumerate(_chunks(rows, chunk_size)):
             n_chunks = k + 1
@@ -92,7 +99,7 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
             if done and done["complete"] and done["rows"] == len(chunk):
                 counts = done
             else:
-                counts = _run_chunk(predictor, chunk, k, parts, src, batch_size, n_jobs)
+                counts = _run_chunk(predictor, chunk, k, parts, src, batch_size, n_jobs, on_rows=bar.update)
                 input_ended = len(chunk) < chunk_size and (limit is None or result.read + len(chunk) < limit)
                 counts["complete"] = len(chunk) == chunk_size or input_ended
                 state["chunks"][str(k)] = counts
@@ -101,9 +108,11 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
             result.read += counts["rows"]
             result.predicted += counts["predicted"]
             result.skipped.update(counts["skipped"])
-            bar.update(len(chunk))
+            if counts is done:
+                bar.update(len(chunk))  # a chunk of an earlier run (new chunks report as they go)
+        finished = True
     finally:
-        bar.close()
+        bar.close(finished=finished)
     limited = limit is not None and result.read >= limit
     _assemble(parts, n_chunks, out, rejects_path)
     result.complete = not limited
@@ -111,6 +120,20 @@ def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str 
         shutil.rmtree(parts, ignore_errors=True)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def count_rows(path: Path) -> Optional[int]:
+    """Data rows of a molecule file, cheaply (non-empty lines, less a table's header): a progress total."""
+    import gzip
+
+    try:
+        fmt = input_format(path)
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rb") as handle:
+            lines = sum(1 for line in handle if line.strip() and not line.startswith(b"#"))
+    except (OSError, EOFError, ConfigError):
+        return None
+    return max(0, lines - 1) if fmt in ("csv", "tsv") else lines
 
 
 def _load_state(parts: Path, signature: dict, restart: bool) -> dict:
@@ -130,13 +153,25 @@ def _load_state(parts: Path, signature: dict, restart: bool) -> dict:
 
 
 def _run_chunk(predictor: EIPredictor, chunk: list[MoleculeRow], k: int, parts: Path, src: Path,
-               batch_size: int, n_jobs: int) -> dict:
+               batch_size: int, n_jobs: int, on_rows=None) -> dict:
+    """Predict one resumable chunk, in steps of about 1000 rows per process so progress moves smoothly."""
+    from llm4ms.predict.predictor import PredictionReport
+
     stem = src.name.split(".")[0]
-    ids = [r.id or f"{stem}-{r.row}" for r in chunk]
-    names = [r.name for r in chunk]
-    spectra, report = predictor.predict_with_report([r.smiles for r in chunk], ids=ids, names=names,
-                                                    batch_size=batch_size, n_jobs=n_jobs)
-    write_spectra_msp([s for s in spectra if s is not None], parts / f"chunk_{k:06d}.msp")
+    step = max(batch_size, 1000 * max(1, n_jobs))
+    spectra: list = []
+    report = PredictionReport()
+    for start in range(0, len(chunk), step):
+        rows = chunk[start:start + step]
+        ids = [r.id or f"{stem}-{r.row}" for r in rows]
+        got, part = predictor.predict_with_report([r.smiles for r in rows], ids=ids, names=[r.name for r in rows],
+                                                  batch_size=batch_size, n_jobs=n_jobs)
+        spectra += got
+        report.reasons += part.reasons
+        report.details += part.details
+        if on_rows is not None:
+            on_rows(len(rows))
+    write_msp([s for s in spectra if s is not None], parts / f"chunk_{k:06d}.msp")
     with atomic_open(parts / f"chunk_{k:06d}.rejects.tsv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         for r, reason, detail in zip(chunk, report.reasons, report.details):

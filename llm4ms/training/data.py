@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -65,12 +65,6 @@ def load_spectra(path: str | Path) -> list[Spectrum]:
     return [record_to_spectrum(r) for r in load_records(path)]
 
 
-def spectra_texts(records: Iterable[Mapping[str, Any]], textualizer) -> Iterator[str]:
-    """Texts of spectrum records, lazily (works on streaming datasets)."""
-    for record in records:
-        yield textualizer(record_to_spectrum(record))
-
-
 def triple_texts(rows: Iterable[Mapping[str, Any]], textualizer, num_negatives: int | None = None) -> list[dict]:
     """Triple records -> ``{anchor, positive, negatives}`` texts for `TripleCollator`."""
     out = []
@@ -90,7 +84,3 @@ def triple_to_record(triple: Mapping[str, Any]) -> dict[str, Any]:
     return {"anchor_key": triple["anchor_key"], "anchor": spectrum_to_record(triple["anchor"]),
             "positive": spectrum_to_record(triple["positive"]),
             "negatives": [spectrum_to_record(s) for s in triple["negatives"]]}
-
-
-def keys_of(spectra: Sequence[Spectrum]) -> list[str]:
-    return [s.inchikey14 or "" for s in spectra]

@@ -15,11 +15,12 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
+from llm4ms.metrics import retrieval_recall  # noqa: F401  (one owner; re-exported for training.stages)
 from llm4ms.utils import atomic_open, write_json
 
 log = logging.getLogger(__name__)
@@ -215,34 +216,6 @@ def _run_eval(model, evaluate, step: int, validation: dict) -> dict:
     validation["history"].append({"step": step, **metrics})
     log.info("step %d validation %s", step, metrics)
     return metrics
-
-
-# ---- validation helpers ---------------------------------------------------------------------------
-def retrieval_recall(queries: np.ndarray, query_keys: Sequence[str], library: np.ndarray,
-                     library_keys: Sequence[str], ks: Sequence[int] = (1, 10)) -> dict[str, float]:
-    """Recall@k (%) of cosine top-k search; a hit is a library entry with the query's key."""
-    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    lib = library / np.maximum(np.linalg.norm(library, axis=1, keepdims=True), 1e-12)
-    kmax = min(max(ks), len(lib))
-    sims = q @ lib.T
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :kmax]
-    lib_keys = np.asarray(library_keys)
-    hits = lib_keys[top] == np.asarray(query_keys)[:, None]
-    return {f"recall@{k}": round(100.0 * float(hits[:, :k].any(axis=1).mean()), 2) for k in ks}
-
-
-def embed_texts(embed_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], tokenizer, texts: Sequence[str],
-                batch_size: int = 32, max_length: int = 512, device=None) -> np.ndarray:
-    """Texts -> float32 (n, d) via `embed_fn(input_ids, attention_mask)` in batches."""
-    from llm4ms.training.collators import _tokenize
-
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = _tokenize(tokenizer, texts[start:start + batch_size], max_length)
-        if device is not None:
-            batch = {k: v.to(device) for k, v in batch.items()}
-        chunks.append(embed_fn(batch["input_ids"], batch["attention_mask"]).float().cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
 def settings_dict(settings: LoopSettings) -> dict:

@@ -3,12 +3,22 @@
 Uploaded bytes and pasted text are written to a temporary file with the right extension and read with
 `llm4ms.io.read_spectra`, so the web app reads exactly what the CLI reads. Errors are re-labelled with the
 uploaded file name (or "pasted text") instead of the temporary path.
+
+The web path imposes its own limits before any reader sees the bytes, whatever the readers do: ``.gz``
+uploads are decompressed here as a stream with a cap on the unpacked size (a small zip bomb is refused
+after reading at most the cap), and every request has a budget of unpacked bytes, lines and line length.
+JSON bodies are parsed with a nesting-depth limit. Everything here is synchronous and CPU-bound: the app
+runs it in worker threads, never on the event loop.
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
 import re
 import tempfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -17,7 +27,20 @@ import numpy as np
 from llm4ms.errors import Llm4msError, SpectrumFormatError
 from llm4ms.spectrum import Spectrum
 
+log = logging.getLogger(__name__)
+
 PASTED = "pasted text"
+#: The name a pasted query without its own name gets (a file's queries are named after the file).
+PASTED_STEM = "pasted"
+#: Longest line (bytes) the web app passes to a reader.
+MAX_LINE_BYTES = 65536
+#: Most lines per search request (all files and pasted text together).
+MAX_LINES = 200_000
+#: Deepest JSON nesting accepted (a search request needs 4: body, spectra, spectrum, peaks, peak).
+MAX_JSON_DEPTH = 32
+#: Most peaks a mirror plot draws per side (the most intense; the response says when more were cut).
+MAX_MIRROR_PEAKS = 500
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TooManySpectra(Llm4msError):
@@ -25,7 +48,76 @@ class TooManySpectra(Llm4msError):
 
 
 class TooLarge(Llm4msError):
-    """A request body larger than the server accepts (HTTP 413)."""
+    """A request body (or what it unpacks to) larger than the server accepts (HTTP 413)."""
+
+
+class BadRequest(Llm4msError):
+    """A request the server cannot read: not JSON, nested too deeply, not gzip (HTTP 400)."""
+
+
+class InvalidParameter(Llm4msError):
+    """A search parameter of the wrong type or out of range: k=0, k=true, mass=nan (HTTP 422)."""
+
+
+@dataclass
+class Budget:
+    """What is left of one request's allowance of unpacked bytes and lines (shared by all its inputs)."""
+
+    bytes_left: int
+    lines_left: int = MAX_LINES
+    max_line: int = MAX_LINE_BYTES
+
+    def take(self, data: bytes, label: str) -> None:
+        """Charge `data` (already unpacked) to the budget; TooLarge / BadRequest when it does not fit."""
+        if len(data) > self.bytes_left:
+            raise TooLarge(f"{label}: the spectra unpack to more than the {_mb(self.bytes_left)} left of what the "
+                           "server reads per search (llm4ms serve --max-unpacked-mb)")
+        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        if lines > self.lines_left:
+            raise TooLarge(f"{label}: {lines:,} lines; the server reads at most {self.lines_left:,} more lines "
+                           "in this search")
+        longest = _longest_line(data)
+        if longest > self.max_line:
+            raise BadRequest(f"{label}: a line of {longest:,} bytes; the server reads lines of at most "
+                             f"{self.max_line:,} bytes")
+        self.bytes_left -= len(data)
+        self.lines_left -= lines
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.3g} MB"
+
+
+def _longest_line(data: bytes) -> int:
+    """Length of the longest line (split at \\n, \\r\\n or \\r), in linear time."""
+    longest = 0
+    for line in re.finditer(rb"[^\r\n]+", data):
+        longest = max(longest, line.end() - line.start())
+    return longest
+
+
+def gunzip_limited(data: bytes, limit: int, label: str) -> bytes:
+    """Decompress gzip `data` (all members) as a stream, refusing (TooLarge) once it unpacks past `limit`."""
+    out = bytearray()
+    pending = data
+    while pending:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            while True:
+                chunk = decompressor.decompress(pending, 1 << 20)
+                out += chunk
+                if len(out) > limit:
+                    raise TooLarge(f"{label}: unpacks to more than {_mb(limit)}; the server reads at most that "
+                                   "much per search (llm4ms serve --max-unpacked-mb)")
+                pending = decompressor.unconsumed_tail
+                if decompressor.eof:
+                    pending = decompressor.unused_data.lstrip(b"\0")  # another member may follow
+                    break
+                if not pending and not chunk:
+                    raise BadRequest(f"{label}: the gzip data is truncated")
+        except zlib.error as err:
+            raise BadRequest(f"{label}: not valid gzip data ({err})") from None
+    return bytes(out)
 
 
 def upload_suffix(filename: str) -> str:
@@ -34,6 +126,16 @@ def upload_suffix(filename: str) -> str:
     if name.endswith(".gz"):
         return Path(name[:-3]).suffix + ".gz"
     return Path(name).suffix
+
+
+def _safe_stem(filename: str, fallback: str = "upload") -> str:
+    """The uploaded file's name without extensions, reduced to safe characters (names unnamed queries)."""
+    name = Path(str(filename or "").replace("\\", "/")).name
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem = Path(name).stem
+    stem = re.sub(r"[^A-Za-z0-9._ +-]", "_", stem).strip(" .")[:80]
+    return stem or fallback
 
 
 def guess_text_suffix(text: str) -> str:
@@ -53,17 +155,25 @@ def _relabel(err: SpectrumFormatError, label: str) -> SpectrumFormatError:
 
 
 def read_upload(data: bytes, filename: str, limit: int, label: Optional[str] = None,
-                max_total: Optional[int] = None) -> list[Spectrum]:
+                max_total: Optional[int] = None, budget: Optional[Budget] = None,
+                stem: Optional[str] = None) -> list[Spectrum]:
     """Read spectra from uploaded bytes named `filename`; at most `limit` spectra (else TooManySpectra).
 
     `max_total` is the per-request limit quoted in the message (when `limit` is what is left of it).
+    `budget` caps unpacked bytes, lines and line length (a fresh default budget when None). Gzip data (by
+    name or by its magic bytes) is unpacked here, within the budget, before a reader sees it.
     """
     from llm4ms.io import read_spectra
 
     label = label or Path(filename or "upload").name
+    budget = budget or Budget(bytes_left=64 * 1048576)
     suffix = upload_suffix(filename)
+    if suffix.endswith(".gz") or data[:2] == GZIP_MAGIC:
+        data = gunzip_limited(data, budget.bytes_left, label)
+        suffix = suffix[:-3] if suffix.endswith(".gz") else suffix
+    budget.take(data, label)
     with tempfile.TemporaryDirectory(prefix="llm4ms-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+        path = Path(tmp) / f"{stem or _safe_stem(filename)}{suffix}"
         path.write_bytes(data)
         spectra: list[Spectrum] = []
         try:
@@ -74,16 +184,49 @@ def read_upload(data: bytes, filename: str, limit: int, label: Optional[str] = N
                 spectra.append(spectrum)
         except SpectrumFormatError as err:
             raise _relabel(err, label) from None
-        except (ValueError, UnicodeError) as err:
-            raise SpectrumFormatError(f"cannot read this file ({err})", label) from None
+        except Llm4msError:
+            raise
+        except Exception as err:  # a reader bug must still be the user's 400, not the server's 500
+            log.warning("reading %s failed with %s: %s", label, type(err).__name__, err)
+            text = " ".join(str(err).split())[:200]
+            raise SpectrumFormatError(f"cannot read this file ({type(err).__name__}: {text})", label) from None
     return spectra
 
 
-def read_text(text: str, limit: int) -> list[Spectrum]:
-    """Read pasted text (MSP, MGF, JCAMP-DX or a two-column peak list)."""
+def read_text(text: str, limit: int, budget: Optional[Budget] = None) -> list[Spectrum]:
+    """Read pasted text (MSP, MGF, JCAMP-DX or a two-column peak list); unnamed queries are "pasted"."""
     if not text.strip():
         return []
-    return read_upload(text.encode("utf-8"), f"pasted{guess_text_suffix(text)}", limit, label=PASTED)
+    return read_upload(text.encode("utf-8"), f"{PASTED_STEM}{guess_text_suffix(text)}", limit, label=PASTED,
+                       budget=budget, stem=PASTED_STEM)
+
+
+def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A JSON request body, refused (BadRequest) when invalid or nested deeper than `max_depth`."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"request body is not valid JSON (not UTF-8 at byte {err.start})") from None
+    if _max_depth(body) > max_depth:
+        raise BadRequest(f"request JSON is nested more than {max_depth} levels deep")
+    try:
+        return json.loads(text)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise BadRequest(f"request JSON is nested more than {max_depth} levels deep") from None
+    except ValueError as err:
+        raise BadRequest(f"request body is not valid JSON ({err})") from None
+
+
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]+|\\.)*"?')
+
+
+def _max_depth(body: bytes) -> int:
+    """Deepest bracket nesting of JSON (brackets inside strings ignored), in linear time."""
+    data = np.frombuffer(_JSON_STRINGS.sub(b"", body), dtype=np.uint8)
+    steps = ((data == ord("[")) | (data == ord("{"))).astype(np.int8) - \
+        ((data == ord("]")) | (data == ord("}"))).astype(np.int8)
+    nonzero = steps[steps != 0]
+    return int(np.cumsum(nonzero, dtype=np.int64).max()) if nonzero.size else 0
 
 
 def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = None, id: Optional[str] = None,
@@ -97,14 +240,17 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
     for i, pair in enumerate(peaks, start=1):
         if len(pair) != 2:
             raise SpectrumFormatError(f"peak {i} must be [m/z, intensity], got {len(pair)} values", label)
-        mz, inten = float(pair[0]), float(pair[1])
-        if not (math.isfinite(mz) and math.isfinite(inten)):
-            raise SpectrumFormatError(f"peak {i} is not a finite number", label)
-        if mz < 0 or inten < 0:
-            raise SpectrumFormatError(f"peak {i} has a negative m/z or intensity", label)
     array = np.asarray(peaks, dtype=np.float64)
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        raise SpectrumFormatError(f"peak {int(np.argmax(bad)) + 1} is not a finite number", label)
+    negative = (array < 0).any(axis=1)
+    if negative.any():
+        raise SpectrumFormatError(f"peak {int(np.argmax(negative)) + 1} has a negative m/z or intensity", label)
     if not (array[:, 1] > 0).any():
         raise SpectrumFormatError("all intensities are zero", label)
+    if mass is not None and not (math.isfinite(float(mass)) and float(mass) > 0):
+        raise InvalidParameter(f"{label}: mass must be a positive finite number (got {mass!r})")
     meta = normalize_metadata(dict(metadata or {}))
     if name:
         meta["name"] = name
@@ -113,6 +259,16 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
     if mass is not None:
         meta["exact_mass"] = float(mass)
     return Spectrum(array[:, 0], array[:, 1], meta)
+
+
+def capped_peaks(spectrum: Spectrum, limit: int = MAX_MIRROR_PEAKS) -> tuple[Spectrum, int]:
+    """`spectrum` with only its `limit` most intense peaks (m/z order kept), and how many it had."""
+    n = spectrum.n_peaks
+    if n <= limit:
+        return spectrum, n
+    keep = np.sort(np.argsort(-np.asarray(spectrum.intensities), kind="stable")[:limit])
+    return Spectrum(np.asarray(spectrum.mz)[keep], np.asarray(spectrum.intensities)[keep],
+                    dict(spectrum.metadata)), n
 
 
 def spectrum_to_json(spectrum: Spectrum) -> dict[str, Any]:

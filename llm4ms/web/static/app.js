@@ -170,7 +170,8 @@ function mirrorInfo(hit, data) {
   return el("div", { class: "mirror-info" }, picture,
     el("div", {}, el("strong", {}, `#${hit.rank} ${hit.name || hit.id || ""}`)),
     el("div", { class: "muted" }, `score ${fmt(hit.score, 4)} · ${data.matched_peaks} matched peaks (±${data.tolerance} m/z)`),
-    el("div", { class: "muted" }, [hit.formula, hit.inchikey, hit.smiles].filter(Boolean).join(" · ")));
+    el("div", { class: "muted" }, [hit.formula, hit.inchikey, hit.smiles].filter(Boolean).join(" · ")),
+    data.note ? el("div", { class: "muted" }, data.note) : null);
 }
 
 // ---- mirror plot (SVG) ---------------------------------------------------------------------------

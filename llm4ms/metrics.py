@@ -1,16 +1,16 @@
-"""Recall@k (a query is a hit when the right compound is among its top k) and the mass filter.
+"""Recall@k: a query is a hit when the right compound is among its top k (the one implementation).
 
 Identity is the InChIKey first block (connectivity: stereo-isomers count as the same compound, which
 EI spectra cannot tell apart anyway); the full InChIKey is reported too. LLM4MS's own code compares
 SMILES strings, which is stricter and depends on how SMILES were written: we do not use it.
+
+Used by the benchmark runner (`llm4ms.evaluate`) and by training validation (`retrieval_recall`).
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import numpy as np
-
-from llm4ms.spectrum import Spectrum
 
 DEFAULT_KS = (1, 5, 10, 100)
 
@@ -65,30 +65,20 @@ def hit_keys_for(indices: np.ndarray, library_keys: Sequence[Optional[str]]) -> 
     return keys[np.asarray(indices, dtype=np.int64)]
 
 
-def mass_candidates(queries: Sequence[Spectrum], library: Sequence[Spectrum],
-                    tolerance: float = 0.5) -> list[Optional[np.ndarray]]:
-    """Per query, the library indices whose molecular mass is within `tolerance` Da of the query's.
+def retrieval_recall(queries: np.ndarray, query_keys: Sequence[Optional[str]], library: np.ndarray,
+                     library_keys: Sequence[Optional[str]], ks: Sequence[int] = (1, 10)) -> dict[str, float]:
+    """Recall@k (%, 2 decimals) of exact cosine top-k search of embeddings, as ``{"recall@k": value}``.
 
-    Masses come from `Spectrum.molecular_mass` (exact mass, else molecular weight). A query with no
-    known mass gets None (no restriction); a library spectrum with no mass is never a candidate.
-    Indices are returned in ascending order.
+    A hit is a library entry with the query's InChIKey first block (`recall_at_k`); queries without a
+    key are not counted. Rows need not be normalised.
     """
-    lib_mass = np.array([_mass(s) for s in library], dtype=np.float64)
-    known = np.flatnonzero(np.isfinite(lib_mass))
-    order = known[np.argsort(lib_mass[known], kind="stable")]
-    sorted_mass = lib_mass[order]
-    out: list[Optional[np.ndarray]] = []
-    for query in queries:
-        mass = _mass(query)
-        if not np.isfinite(mass):
-            out.append(None)
-            continue
-        lo = np.searchsorted(sorted_mass, mass - tolerance, side="left")
-        hi = np.searchsorted(sorted_mass, mass + tolerance, side="right")
-        out.append(np.sort(order[lo:hi]))
-    return out
-
-
-def _mass(spectrum: Spectrum) -> float:
-    mass = spectrum.molecular_mass
-    return float(mass) if mass is not None else float("nan")
+    q = np.asarray(queries, dtype=np.float32)
+    lib = np.asarray(library, dtype=np.float32)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    lib = lib / np.maximum(np.linalg.norm(lib, axis=1, keepdims=True), 1e-12)
+    width = max(ks)
+    top = np.argsort(-(q @ lib.T), axis=1, kind="stable")[:, :width]
+    indices = np.full((len(q), width), -1, dtype=np.int64)
+    indices[:, :top.shape[1]] = top
+    recall = recall_at_k(list(query_keys), hit_keys_for(indices, library_keys), ks)["inchikey14"]
+    return {f"recall@{k}": round(100.0 * recall[str(k)], 2) for k in ks}

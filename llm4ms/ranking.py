@@ -1,0 +1,195 @@
+"""How candidates are ordered: embedding retrieval, then a fused score and a molecular-ion plausibility prior.
+
+One owner for the ranking that `llm4ms search`, the web API, `Library.search` and `llm4ms evaluate` all use:
+
+1. the index (or an exact product) proposes the ``depth`` best candidates by embedding cosine;
+2. each is re-scored ``fusion * embedding + (1 - fusion) * classic`` (classic = a score from
+   `llm4ms.similarity`, sqrt cosine by default): the learned and the peak-level view are complementary;
+3. minus the `MassPrior` penalty: the share of the query's signal that lies above what the candidate's
+   molecular mass allows.
+
+The settings are fit on the validation split (``data_prep/fit_ranking.py``) and stored in the model's
+``llm4ms_config.json`` under ``"ranking"``; a model without them ranks by the embedding alone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from llm4ms.errors import ConfigError
+from llm4ms.spectrum import Spectrum
+
+
+@dataclass(frozen=True)
+class MassPrior:
+    """Molecular-ion plausibility: a candidate of mass M cannot explain query peaks above M + margin.
+
+    penalty(query, M) = weight * (sum of sqrt relative intensity of the query's peaks >= `min_relative`
+    with m/z > M + margin) / (the same sum over all those peaks). A soft penalty, not a filter: a lone
+    small noise or background peak above the molecular ion costs little, a real fragment series above it
+    costs a lot; `margin` leaves room for isotope peaks (M+1, M+2) and hydrogen transfer. Unknown
+    candidate masses get no penalty.
+    """
+
+    weight: float = 0.0
+    margin: float = 1.5
+    min_relative: float = 0.01
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0
+
+    def query_profile(self, query: Spectrum) -> tuple[np.ndarray, np.ndarray]:
+        """(m/z ascending, cumulative share of sqrt intensity from the top) of the query's counted peaks."""
+        mz, inten = np.asarray(query.mz, dtype=np.float64), np.asarray(query.intensities, dtype=np.float64)
+        keep = np.isfinite(mz) & np.isfinite(inten) & (inten > 0)
+        mz, inten = mz[keep], inten[keep]
+        if mz.size == 0:
+            return mz, inten
+        rel = inten / inten.max()
+        keep = rel >= self.min_relative
+        mz, w = mz[keep], np.sqrt(rel[keep])
+        order = np.argsort(mz, kind="stable")
+        mz, w = mz[order], w[order]
+        above = np.cumsum(w[::-1])[::-1] / w.sum()  # above[i] = share of peaks i..end
+        return mz, above
+
+    def penalties(self, query: Spectrum, masses: np.ndarray,
+                  profile: Optional[tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
+        """Penalty per candidate mass (0 where the mass is unknown or the prior is off)."""
+        masses = np.asarray(masses, dtype=np.float64)
+        out = np.zeros(masses.shape, dtype=np.float64)
+        if not self.active:
+            return out
+        mz, above = profile if profile is not None else self.query_profile(query)
+        if mz.size == 0:
+            return out
+        known = np.isfinite(masses)
+        first = np.searchsorted(mz, masses[known] + self.margin, side="right")
+        share = np.where(first < mz.size, above[np.minimum(first, mz.size - 1)], 0.0)
+        out[known] = self.weight * share
+        return out
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Retrieval depth, fusion weight of the embedding, the classic score fused with it, and the prior."""
+
+    fusion: float = 1.0  # 1 = embedding only
+    classic: str = "cosine_sqrt"
+    depth: int = 100
+    prior: MassPrior = field(default_factory=MassPrior)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fusion <= 1.0:
+            raise ConfigError(f"ranking: fusion must lie in [0, 1], not {self.fusion}")
+        if self.depth < 1:
+            raise ConfigError(f"ranking: depth must be >= 1, not {self.depth}")
+        from llm4ms.similarity.named import check_score
+
+        check_score(self.classic)
+
+    @property
+    def reranks(self) -> bool:
+        """True when candidates are re-scored after retrieval (fusion < 1 or an active prior)."""
+        return self.fusion < 1.0 or self.prior.active
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "Ranking":
+        data = dict(data or {})
+        prior = MassPrior(**data.pop("prior", {}) or {})
+        known = {"fusion", "classic", "depth"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"ranking: unknown setting(s) {', '.join(unknown)}")
+        return cls(prior=prior, **data)
+
+    def describe(self) -> str:
+        parts = ["embedding" if self.fusion >= 1 else
+                 f"{self.fusion:g} x embedding + {1 - self.fusion:g} x {self.classic} (top {self.depth})"]
+        if self.prior.active:
+            parts.append(f"mass prior (weight {self.prior.weight:g}, margin {self.prior.margin:g} Da)")
+        return ", ".join(parts)
+
+
+#: classic scores of one query against candidate indices -> (n_candidates,) array
+ClassicFn = Callable[[Spectrum, np.ndarray], np.ndarray]
+
+
+def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_scores: np.ndarray,
+           classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Order one query's retrieved candidates by the fused, prior-penalised score; top `k`, best first.
+
+    Ties are broken by the lower library index, so the search and the evaluation agree exactly.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if candidates.size == 0:
+        return candidates, np.zeros(0, dtype=np.float32)
+    score = np.asarray(embedding_scores, dtype=np.float64) * ranking.fusion
+    if ranking.fusion < 1.0:
+        score = score + (1.0 - ranking.fusion) * np.asarray(classic_fn(query, candidates), dtype=np.float64)
+    if ranking.prior.active and masses is not None:
+        score = score - ranking.prior.penalties(query, np.asarray(masses, dtype=np.float64)[candidates])
+    order = np.lexsort((candidates, -np.round(score, 6)))[:k]
+    return candidates[order], score[order].astype(np.float32)
+
+
+def classic_from_spectra(name: str, library: Sequence[Spectrum]) -> ClassicFn:
+    """A `ClassicFn` over an in-memory library (evaluation)."""
+    from llm4ms.similarity.named import scores
+
+    return lambda query, idx: scores(name, query, [library[int(i)] for i in idx])
+
+
+def model_ranking(encoder: Any) -> Ranking:
+    """The ranking fit for this model (its config's ``"ranking"``), else the embedding alone."""
+    config = getattr(encoder, "config", None) or {}
+    return Ranking.from_dict(config.get("ranking")) if config.get("ranking") else Ranking()
+
+
+def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Optional[str] = None,
+                    depth: Optional[int] = None, prior: Optional[bool] = None,
+                    rerank: Optional[str] = None) -> Ranking:
+    """`base` (usually `model_ranking`) with the user's overrides.
+
+    ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0). ``prior=False`` turns
+    the mass prior off, ``prior=True`` turns it on with the base's fitted form (or the default form).
+    """
+    ranking = base
+    if rerank is not None:
+        ranking = replace(ranking, fusion=0.0, classic=rerank)
+    if fusion is not None:
+        ranking = replace(ranking, fusion=float(fusion))
+    if classic is not None:
+        ranking = replace(ranking, classic=classic)
+    if depth is not None:
+        ranking = replace(ranking, depth=int(depth))
+    if prior is False:
+        ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0))
+    elif prior is True and not ranking.prior.active:
+        ranking = replace(ranking, prior=replace(ranking.prior, weight=DEFAULT_PRIOR_WEIGHT))
+    return ranking
+
+
+#: prior weight used by ``prior=True`` when the model has no fitted prior
+DEFAULT_PRIOR_WEIGHT = 0.2
+
+
+def parse_prior(text: Optional[str], model_prior: Optional[MassPrior] = None) -> Optional[MassPrior]:
+    """``--prior`` values: ``model`` (the model's fitted prior, if any), ``off``, or ``WEIGHT[,MARGIN[,MIN_REL]]``."""
+    if text is None or text == "model":
+        return model_prior if model_prior is not None and model_prior.active else None
+    if text == "off":
+        return None
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError as err:
+        raise ConfigError(f"--prior must be model, off or WEIGHT[,MARGIN[,MIN_REL]], not {text!r}") from err
+    if not 1 <= len(numbers) <= 3 or any(not np.isfinite(x) or x < 0 for x in numbers):
+        raise ConfigError(f"--prior must be model, off or up to 3 non-negative numbers, not {text!r}")
+    return MassPrior(*numbers)
