@@ -77,20 +77,21 @@ def _remote_parts(folder: Path) -> Optional[str]:
         except (OSError, ValueError):
             return None  # absent or broken: the loader says so in one line
 
+    modules = read("modules.json")
+    if isinstance(modules, list):  # a sentence-transformers folder: weights are inside; its modules must be ours
+        for entry in modules:
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if not (isinstance(kind, str) and kind.startswith(("llm4ms.", "sentence_transformers."))):
+                return f"module type {kind!r} (only llm4ms and sentence-transformers modules are loaded)"
+        return None
     config = read("llm4ms_config.json")
-    if isinstance(config, dict):
+    if isinstance(config, dict):  # format 1: the base model is loaded by name unless its weights are included
         base = config.get("base_model")
         if config.get("base_weights") != "included" and isinstance(base, str) and not _on_this_machine(base):
             return f"base model {base!r}"
         for adapter in config.get("merged_adapters") or []:
             if isinstance(adapter, str) and not _on_this_machine(adapter):
                 return f"adapter {adapter!r}"
-    modules = read("modules.json")
-    if isinstance(modules, list):
-        for entry in modules:
-            kind = entry.get("type") if isinstance(entry, dict) else None
-            if not (isinstance(kind, str) and kind.startswith(("llm4ms.", "sentence_transformers."))):
-                return f"module type {kind!r} (only llm4ms and sentence-transformers modules are loaded)"
     return None
 
 
@@ -119,7 +120,13 @@ def _load_model(reference: str, device: Optional[str] = None) -> Any:
     except Llm4msError:
         raise
     except Exception as err:
-        text = " ".join(str(err).split())
+        import pickle
+        import re
+
+        if isinstance(err, pickle.UnpicklingError):
+            raise ConfigError(f"{reference}: its weights are a pickle file, which is refused (unpickling can run "
+                              "code); use a model folder with model.safetensors") from err
+        text = " ".join(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(err)).split())
         text = text if len(text) <= 200 else text[:197] + "..."
         raise ConfigError(f"{reference}: cannot load this model ({type(err).__name__}: {text or 'no details'}); "
                           "is it a complete llm4ms model folder?") from err

@@ -485,6 +485,18 @@ def test_local_model_folder_that_would_fetch_is_refused(pristine, tmp_path, monk
     assert calls == []
 
 
+def test_library_naming_a_local_model_folder_loads_it(pristine, tmp_path, monkeypatch):
+    from llm4ms.defaults import default_model_path
+    from llm4ms.errors import ModelMismatchError
+
+    monkeypatch.delenv("LLM4MS_TRUST_LIBRARY_MODEL", raising=False)
+    if default_model_path() is None:
+        pytest.skip("this build ships no default model")
+    folder = _library_naming(pristine, tmp_path, str(default_model_path()))
+    with pytest.raises(ModelMismatchError, match="identity"):  # loaded, then checked against the library
+        Library.load(folder).encoder()
+
+
 def _bundled_model_copy(tmp_path: Path) -> Path:
     from llm4ms.defaults import default_model_path
 

@@ -39,8 +39,7 @@ def _squash(key: str) -> str:
 class _Record:
     """Lines of one record, collected until the record ends."""
 
-    __slots__ = ("number", "line", "raw", "peaks", "peak_line", "last_line", "num_peaks", "num_line",
-                 "has_name", "error")
+    __slots__ = ("number", "line", "raw", "peaks", "peak_line", "num_peaks", "num_line", "has_name", "error")
 
     def __init__(self, number: int, line: int) -> None:
         self.number = number
@@ -48,7 +47,6 @@ class _Record:
         self.raw = RawMeta()
         self.peaks: list[str] = []
         self.peak_line = 0
-        self.last_line = line
         self.num_peaks: Optional[int] = None
         self.num_line = 0
         self.has_name = False
@@ -62,7 +60,9 @@ class _Record:
         """Whether a Num Peaks count was given and that many peak values were read (cheap estimate)."""
         return self.num_peaks is not None and _pair_count(self.peaks) >= self.num_peaks
 
-    def finish(self, path: str, cut: bool = False) -> Iterator[Item]:
+    def finish(self, path: str, cut_line: int = 0) -> Iterator[Item]:
+        """Yield the record's warnings and spectrum (or its error); `cut_line`: the file's last line, if it
+        has no newline."""
         def fail(message: str, line: int) -> SpectrumFormatError:
             return SpectrumFormatError(message, path, self.number, line)
 
@@ -80,9 +80,9 @@ class _Record:
         if mz.size == 0 and self.num_peaks != 0:
             yield fail("no peaks (missing peaks section)", self.line)
             return
-        if cut and self.peaks and self.num_peaks is None:
+        if cut_line and self.peaks and self.num_peaks is None:
             yield ReadWarning("the file ends without a newline after this record's peaks and the record has "
-                              "no Num Peaks: its last peak may be cut", path, self.number, self.last_line,
+                              "no Num Peaks: its last peak may be cut", path, self.number, cut_line,
                               kind="no_final_newline")
         yield from finish_record(mz, intensities, self.raw, path, self.number, self.line,
                                  peak_line=self.peak_line or self.num_line or self.line, checked=True)
@@ -105,7 +105,7 @@ def _pair_count(lines: list[str]) -> int:
 def iter_msp(handle: Iterable[str], path: str) -> Iterator[Item]:
     """Yield a `Spectrum` (or a `SpectrumFormatError`, or a `ReadWarning`) per record of MSP text lines."""
     record: Optional[_Record] = None
-    count = 0
+    count = lineno = 0
     for lineno, line in enumerate(handle, 1):
         text = line.strip()
         if not text:
@@ -120,7 +120,6 @@ def iter_msp(handle: Iterable[str], path: str) -> Iterator[Item]:
             if not record.peaks:
                 record.peak_line = lineno
             record.peaks.append(text)
-            record.last_line = lineno
             continue
         key, sep, value = text.partition(":")
         squashed = _squash(key)
@@ -142,7 +141,6 @@ def iter_msp(handle: Iterable[str], path: str) -> Iterator[Item]:
         if record is None:
             count += 1
             record = _Record(count, lineno)
-        record.last_line = lineno
         if not sep:
             record.fail(f"line is neither 'key: value' nor a peak: {text[:60]!r}", lineno)
             continue
@@ -162,7 +160,7 @@ def iter_msp(handle: Iterable[str], path: str) -> Iterator[Item]:
             record.has_name = True
         record.raw.add(key.strip(), value, lineno)
     if record is not None:
-        yield from record.finish(path, cut=getattr(handle, "cut", False))
+        yield from record.finish(path, cut_line=lineno if getattr(handle, "cut", False) else 0)
 
 
 # ---- writer -------------------------------------------------------------------------------------

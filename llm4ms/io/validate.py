@@ -19,7 +19,13 @@ Rules (documented in one place):
   ``read_spectra(..., require_searchable=True)`` turns it into an error (use that for queries).
 - A precursor m/z (``PrecursorMZ``, ``PEPMASS``) that is present but is not a number in range is an
   error at read time (it would otherwise crash search later).
-- A line longer than `MAX_LINE_CHARS` ends the read with an error (it is not a spectrum file).
+- Peak counts (``Num Peaks``, ``##NPOINTS``) are whole numbers up to `MAX_COUNT`; two different counts
+  in one record are an error, and so is a count that does not match the peaks read.
+- Files: UTF-8 (an optional BOM is dropped), UTF-16/32 with a byte-order mark, else latin-1 (a UTF-8 BOM
+  is still dropped). A line longer than `MAX_LINE_CHARS` ends the read with an error (it is not a
+  spectrum file), as does a CSV cell longer than `MAX_CELL_CHARS`.
+- Where a record ends (and why a cut file is an error or a warning) is format-specific: see the
+  docstrings of `llm4ms.io.msp`, `.mgf`, `.table` and `.jcamp`.
 """
 from __future__ import annotations
 
