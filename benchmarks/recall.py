@@ -76,7 +76,8 @@ def main() -> int:
     queries = load_spectra(queries_path)
     library = load_spectra(library_path)
     load_seconds = time.perf_counter() - t0
-    options = {"spec2vec": {"iterations": args.spec2vec_iterations}, "llm4ms": {"model": args.model}}
+    options = {"spec2vec": {"iterations": args.spec2vec_iterations}, "llm4ms": {"model": args.model},
+               "llm4ms_embedding": {"model": args.model}}
     from llm4ms.ranking import model_ranking, parse_prior
 
     model_prior = None

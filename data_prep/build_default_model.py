@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = ROOT / "benchmarks" / "results"
 SHIPPED = ROOT / "llm4ms" / "resources" / "model"
 RUNS = {"validation": "default_model_validation_insilico_10k", "test": "default_model_insilico_test_10k",
-        "measured": "default_model_measured_test"}
+        "test100k": "default_model_insilico_test_100k", "measured": "default_model_measured_test"}
 CLASSIC = ("cosine", "cosine_sqrt", "wcs", "composite", "spec2vec", "entropy")
 LICENCE = ("MassBank EI records are mostly CC BY-NC-SA (about 95 % of the nominal set; the rest CC BY / CC BY-SA) "
            "and PNNL GC-MS is used for the unsupervised stages: treat these weights as CC BY-NC-SA 4.0 derived "
@@ -88,10 +88,18 @@ def _recall(name: str) -> Optional[dict]:
 
 
 def _row(result: dict, method: str) -> dict[str, float]:
+    """R@1/R@10 as searched by default: with the mass prior when the run applied it (every method the same)."""
     m = result["methods"][method]
     pct = lambda r, k: round(100 * r["inchikey14"][str(k)], 1)  # noqa: E731
-    return {"R@1": pct(m["recall"], 1), "R@10": pct(m["recall"], 10),
-            "R@1 +-0.5 Da": pct(m["recall_mass_filtered"], 1), "R@10 +-0.5 Da": pct(m["recall_mass_filtered"], 10)}
+    main = m.get("recall_with_prior") or m["recall"]
+    row = {"R@1": pct(main, 1), "R@10": pct(main, 10), "R@1 no prior": pct(m["recall"], 1),
+           "R@10 no prior": pct(m["recall"], 10)}
+    if m.get("recall_with_prior_isomer_subset") or m.get("recall_isomer_subset"):
+        row["R@1 isomers"] = pct(m.get("recall_with_prior_isomer_subset") or m["recall_isomer_subset"], 1)
+    if m.get("recall_mass_filtered"):
+        row.update({"R@1 +-0.5 Da": pct(m["recall_mass_filtered"], 1),
+                    "R@10 +-0.5 Da": pct(m["recall_mass_filtered"], 10)})
+    return row
 
 
 def score_summary(results: dict[str, dict]) -> dict[str, Any]:
@@ -105,7 +113,8 @@ def score_summary(results: dict[str, dict]) -> dict[str, Any]:
         if "llm4ms" in methods:
             entry["llm4ms"] = _row(result, "llm4ms")
         if classic:
-            best = max(classic, key=lambda m: methods[m]["recall"]["inchikey14"]["1"])
+            best = max(classic, key=lambda m: (methods[m].get("recall_with_prior") or methods[m]["recall"])
+                       ["inchikey14"]["1"])
             entry["best_classic"] = {"method": best, **_row(result, best)}
             entry["classic"] = {m: _row(result, m) for m in classic}
             if "llm4ms" in entry:
@@ -118,10 +127,14 @@ def markdown(summary: dict[str, Any], speed: Optional[dict], size_mb: float, tra
     lines = ["# Default llm4ms encoder (llm4ms/resources/model)", "",
              f"Model: {training.get('model')}; {size_mb:.1f} MB on disk.", ""]
     for run, entry in summary.items():
-        lines += [f"## {run}", "", "| method | R@1 | R@10 | R@1 ±0.5 Da | R@10 ±0.5 Da |", "|---|---:|---:|---:|---:|"]
+        lines += [f"## {run}", "", "R@1 / R@10 with the mass prior (every method the same prior), then without it.", "",
+                  "| method | R@1 | R@10 | R@1 no prior | R@10 no prior | R@1 isomers | R@1 ±0.5 Da | R@10 ±0.5 Da |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         rows = ([("llm4ms", entry["llm4ms"])] if "llm4ms" in entry else []) + list(entry.get("classic", {}).items())
         for name, row in rows:
-            lines.append(f"| {name} | {row['R@1']} | {row['R@10']} | {row['R@1 +-0.5 Da']} | {row['R@10 +-0.5 Da']} |")
+            cells = [row.get(key, "-") for key in ("R@1", "R@10", "R@1 no prior", "R@10 no prior", "R@1 isomers",
+                                                   "R@1 +-0.5 Da", "R@10 +-0.5 Da")]
+            lines.append(f"| {name} | " + " | ".join(str(c) for c in cells) + " |")
         if "margin_R@1_points" in entry:
             lines += ["", f"llm4ms R@1 minus best classic ({entry['best_classic']['method']}): "
                           f"{entry['margin_R@1_points']:+.1f} points."]
@@ -210,13 +223,15 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -
     }
     scores: dict[str, Any] = {}
     labels = {"validation": "validation in-silico 10k", "test": "test in-silico 10k (public benchmark)",
-              "measured": "test measured-vs-measured"}
+              "test100k": "test in-silico 100k", "measured": "test measured-vs-measured"}
     for run, entry in summary.items():
         if "llm4ms" in entry:
-            text = f"R@1 {entry['llm4ms']['R@1']}, R@10 {entry['llm4ms']['R@10']}"
+            text = (f"R@1 {entry['llm4ms']['R@1']}, R@10 {entry['llm4ms']['R@10']} (default ranking, mass prior on; "
+                    f"without the prior {entry['llm4ms']['R@1 no prior']} / {entry['llm4ms']['R@10 no prior']})")
             if "best_classic" in entry:
                 b = entry["best_classic"]
-                text += f" (best classic {b['method']}: R@1 {b['R@1']}, R@10 {b['R@10']})"
+                text += (f"; best classic {b['method']} with the same prior: R@1 {b['R@1']}, R@10 {b['R@10']} "
+                         f"(without {b['R@1 no prior']} / {b['R@10 no prior']})")
             scores[labels[run]] = text + f"; `{entry['command']}`"
     test = summary.get("test", {})
     if "margin_R@1_points" in test:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
+from llm4ms.io.formats import estimate_record_count
 from llm4ms.index import IndexSpec, search_index, to_gpu_if_available
 from llm4ms.ranking import Ranking, model_ranking, rerank as rerank_candidates, resolve_ranking
 from llm4ms.spectrum import Spectrum
@@ -51,26 +52,6 @@ def model_info(encoder: Any, reference: Optional[str] = None) -> dict[str, Any]:
     """What a library records about the model that embedded it."""
     ref = reference or getattr(encoder, "name_or_path", None)
     return {"identity": encoder.identity, "reference": str(ref) if ref else None, "dim": int(encoder.dim)}
-
-
-def estimate_record_count(path: Path) -> Optional[int]:
-    """Cheap record count for a progress-bar total (MSP `Name:` lines, MGF `BEGIN IONS`); None if unknown."""
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".msp"):
-        marker = b"name:"
-    elif name.endswith(".mgf"):
-        marker = b"begin ions"
-    else:
-        return None
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    count = 0
-    with opener(path, "rb") as handle:
-        for line in handle:
-            if line[:10].lower().startswith(marker):
-                count += 1
-    return count
 
 
 class Library:
@@ -316,7 +297,9 @@ class Library:
         `query_masses` or the query's metadata); queries without a known mass are searched unfiltered.
         `rerank` / `rerank_depth`: re-score candidates by that classic score alone (older option).
         """
-        queries = list(queries)
+        from llm4ms.io.validate import require_searchable
+
+        queries = [require_searchable(q, f"query {i}") for i, q in enumerate(queries, start=1)]
         if not queries:
             return []
         enc = self.encoder(encoder)
@@ -442,7 +425,7 @@ class _Counter:
 def _with_peaks(stream: Iterable[Spectrum], empty: _Counter) -> Iterable[Spectrum]:
     """Pass spectra that have peaks; count (never silently drop) those without, which cannot be embedded."""
     for spectrum in stream:
-        if spectrum.n_peaks > 0:
+        if spectrum.is_searchable:
             yield spectrum
         else:
             empty.count += 1

@@ -166,9 +166,17 @@ Processor = Callable[[Spectrum], Optional[Spectrum]]
 
 # ---- molecular mass from a formula or a structure -------------------------------------------------
 def _positive_float(value: Any) -> Optional[float]:
-    try:
+    """A finite positive number from metadata (plain ASCII digits only), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
-    except (TypeError, ValueError):
+    elif isinstance(value, str):
+        from llm4ms.io.validate import parse_number
+
+        parsed = parse_number(value)
+        if parsed is None:
+            return None
+        number = parsed
+    else:
         return None
     return number if math.isfinite(number) and number > 0 else None
 

@@ -26,12 +26,7 @@ def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
     parser = HfArgumentParser(types)
     if argv and argv[0].endswith(".json"):
         path = Path(argv.pop(0))
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from err
+        config = read_json_config(path)
         known = {action.dest for action in parser._actions}
         unknown = sorted(k for k in config if k not in known and not k.startswith("_"))
         if unknown:
@@ -49,8 +44,8 @@ def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
         raise
 
 
-def json_to_flags(path: Path) -> list[str]:
-    """A JSON config as command-line flags (``{"max_steps": 5}`` -> ``--max_steps 5``); keys ``_*`` are notes."""
+def read_json_config(path: Path) -> dict:
+    """A recipe config file as a dict, or one clear line saying why not."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
@@ -59,6 +54,12 @@ def json_to_flags(path: Path) -> list[str]:
         raise ConfigError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from err
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
+    return config
+
+
+def json_to_flags(path: Path) -> list[str]:
+    """A JSON config as command-line flags (``{"max_steps": 5}`` -> ``--max_steps 5``); keys ``_*`` are notes."""
+    config = read_json_config(path)
     flags: list[str] = []
     for key, value in config.items():
         if key.startswith("_") or value is None:

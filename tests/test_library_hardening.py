@@ -566,3 +566,23 @@ def test_crafted_model_named_by_a_library_is_one_config_error(pristine, tmp_path
     with pytest.raises(ConfigError) as caught:
         Library.load(folder).encoder()
     assert "\n" not in str(caught.value) and not (tmp_path / "payload-ran").exists()
+
+
+def test_info_verify_reports_a_changed_embedding_file(tmp_path):
+    """`llm4ms info --verify` checks the full checksums; a flipped byte mid-file is one clear line, exit 2."""
+    import numpy as np
+
+    from llm4ms.cli import main
+    from llm4ms.search import Library
+    from _fakes import FakeEncoder  # noqa: E402
+    from _training_helpers import synthetic_spectra
+
+    folder = tmp_path / "lib"
+    Library.build(synthetic_spectra(6, 2), folder, FakeEncoder(), show_progress=False)
+    assert main(["info", str(folder), "--verify"]) == 0
+    emb = folder / "embeddings.npy"
+    data = bytearray(emb.read_bytes())
+    middle = len(data) // 2 + 3
+    data[middle] ^= 0x01
+    emb.write_bytes(bytes(data))
+    assert main(["info", str(folder), "--verify"]) == 2

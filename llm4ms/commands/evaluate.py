@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--library", required=True,
                         help="library spectra file, or a library folder built by `llm4ms embed`")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated: llm4ms, cosine, cosine_sqrt, wcs, composite, spec2vec, entropy "
+                        help="comma-separated: llm4ms (the default search ranking), llm4ms_embedding (embedding alone), cosine, cosine_sqrt, wcs, composite, spec2vec, entropy "
                              f"(default {DEFAULT_METHODS}; spec2vec and entropy need {BASELINES_HINT}, and are "
                              "left out of the default with a note when it is missing)")
     parser.add_argument("--model", help="encoder folder or Hub id (needed for method llm4ms)")
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     elif missing:
         raise ConfigError(f"method(s) {', '.join(missing)} need {_missing_text(missing)}: {BASELINES_HINT}")
-    if "llm4ms" in methods and not args.model:
-        raise ConfigError("method llm4ms needs --model PATH")
+    if {"llm4ms", "llm4ms_embedding"} & set(methods) and not args.model:
+        raise ConfigError("methods llm4ms and llm4ms_embedding need --model PATH")
     if args.mass_tolerance is not None and args.mass_tolerance < 0:
         raise ConfigError("--mass-tolerance must be >= 0")
     ks = _parse_ks(args.k)
@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     if not any(q.inchikey for q in queries):
         raise ConfigError(f"{args.queries}: no query has an InChIKey, so recall cannot be computed")
     options = {"spec2vec": {"iterations": args.spec2vec_iterations},
-               "llm4ms": {"model": args.model, "batch_size": args.batch_size}}
+               "llm4ms": {"model": args.model, "batch_size": args.batch_size},
+               "llm4ms_embedding": {"model": args.model, "batch_size": args.batch_size}}
     try:
         result = evaluate(queries, library, methods, ks=ks, mass_tolerance=args.mass_tolerance,
                           method_options=options, name=f"{args.queries} vs {args.library}",

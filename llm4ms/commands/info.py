@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "folder; --json prints everything recorded, as JSON.")
     p.add_argument("path", nargs="?", help="library or model folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print the full record as JSON instead")
+    p.add_argument("--verify", action="store_true",
+                   help="library: also check the full sha256 of every file recorded at build time (slow when big)")
     p.set_defaults(func=run)
 
 
@@ -25,8 +27,16 @@ def run(args: argparse.Namespace) -> int:
     if path is None:
         raise ConfigError("give a library or model folder")
     if (path / "manifest.json").exists():
+        if args.verify:
+            from llm4ms.store import verify_library
+
+            problems = verify_library(path)
+            if problems:
+                raise ConfigError("; ".join(problems))
         info = Library.load(path).info()
         print(json.dumps(info, indent=2, default=str) if args.json else library_summary(info))
+        if args.verify:
+            print("verified: every file matches the checksums recorded at build time")
     elif (path / "llm4ms_config.json").exists():
         text = (path / "llm4ms_config.json").read_text(encoding="utf-8")
         if args.json:

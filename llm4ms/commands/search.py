@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mass is not None and args.mass_tolerance is None:
         raise ConfigError("--mass needs --mass-tolerance")
     report = ReadReport(path=args.query)
-    queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report))
+    queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report,
+                               require_searchable=True))
     if not queries:
         raise ConfigError(f"{args.query}: no spectra to search")
     if args.mass_tolerance is not None:

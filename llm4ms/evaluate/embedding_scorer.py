@@ -94,3 +94,15 @@ class EncoderScorer(Scorer):
         if self._library is None:
             raise RuntimeError("call fit(library) before searching")
         return self._encode(queries) @ self._library.T
+
+
+class EmbeddingOnlyScorer(EncoderScorer):
+    """The model's embedding cosine alone (no fusion, no prior): what the learned part does by itself."""
+
+    name = "llm4ms_embedding"
+
+    def __init__(self, **options: Any) -> None:
+        from llm4ms.ranking import Ranking
+
+        options["ranking"] = Ranking()
+        super().__init__(**options)

@@ -30,6 +30,7 @@ _REGISTRY: dict[str, str] = {
     "spec2vec": "llm4ms.evaluate.spec2vec_scorer:Spec2VecScorer",
     "entropy": "llm4ms.evaluate.entropy_scorer:EntropyScorer",
     "llm4ms": "llm4ms.evaluate.embedding_scorer:EncoderScorer",
+    "llm4ms_embedding": "llm4ms.evaluate.embedding_scorer:EmbeddingOnlyScorer",
 }
 
 

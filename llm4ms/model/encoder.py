@@ -190,10 +190,7 @@ class SpectrumEncoder:
             digest = hashlib.sha256()
             core = {key: self.config.get(key) for key in IDENTITY_KEYS}
             digest.update(json.dumps(core, sort_keys=True).encode())
-            for name, tensor in sorted(self.model.state_dict().items()):
-                data = tensor.detach().to("cpu").contiguous()
-                digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}".encode())
-                digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+            update_with_tensors(digest, self.model.state_dict())
             self._identity = digest.hexdigest()
         return self._identity
 
@@ -327,6 +324,14 @@ class SpectrumEncoder:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+def update_with_tensors(digest, state: dict) -> None:
+    """Feed every tensor (name, dtype, shape and raw bytes, in name order) into a hashlib digest."""
+    for name, tensor in sorted(state.items()):
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
 def resolve_device(device: Optional[str] = None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

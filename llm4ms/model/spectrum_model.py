@@ -96,17 +96,14 @@ class SpectrumModel:
     def identity(self) -> str:
         """sha256 of the module layout, the textualizer and every weight tensor; equal after save/load."""
         if self._identity is None:
-            import torch
+            from llm4ms.model.encoder import update_with_tensors
 
             digest = hashlib.sha256()
             layout = [type(m).__name__ for m in self.st]
             digest.update(json.dumps({"format": FORMAT_VERSION, "modules": layout,
                                       "textualizer": self.textualizer.to_dict(),
                                       "max_length": self.max_length}, sort_keys=True).encode())
-            for name, tensor in sorted(self.st.state_dict().items()):
-                data = tensor.detach().to("cpu").contiguous()
-                digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}".encode())
-                digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+            update_with_tensors(digest, self.st.state_dict())
             self._identity = digest.hexdigest()
         return self._identity
 

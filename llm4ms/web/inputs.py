@@ -139,15 +139,10 @@ def _safe_stem(filename: str, fallback: str = "upload") -> str:
 
 
 def guess_text_suffix(text: str) -> str:
-    """The format of pasted text: MSP (``Name:``/``Num Peaks:``), MGF, JCAMP-DX, else a two-column peak list."""
-    head = text[:20000]
-    if re.search(r"^\s*BEGIN IONS", head, re.I | re.M):
-        return ".mgf"
-    if re.search(r"^\s*##TITLE", head, re.I | re.M):
-        return ".jdx"
-    if re.search(r"^\s*(name|num ?peaks)\s*:", head, re.I | re.M):
-        return ".msp"
-    return ".txt"
+    """The file extension of pasted text, from its content (`llm4ms.io.formats.sniff_format`)."""
+    from llm4ms.io.formats import sniff_format, suffix_for
+
+    return suffix_for(sniff_format(text))
 
 
 def _relabel(err: SpectrumFormatError, label: str) -> SpectrumFormatError:
@@ -177,7 +172,7 @@ def read_upload(data: bytes, filename: str, limit: int, label: Optional[str] = N
         path.write_bytes(data)
         spectra: list[Spectrum] = []
         try:
-            for spectrum in read_spectra(path):
+            for spectrum in read_spectra(path, require_searchable=True):
                 if len(spectra) >= limit:
                     raise TooManySpectra(f"{label}: too many spectra; the server accepts at most "
                                          f"{max_total or limit} query spectra per search")
