@@ -221,7 +221,8 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -
             f"{p['stage']} step {p['stage_step']}: R@1 {p['recall@1']} R@10 {p['recall@10']}"
                                       for p in curve) or "not recorded",
     }
-    scores: dict[str, Any] = {}
+    scores: dict[str, Any] = {k: v for k, v in (encoder.config.get("scores") or {}).items()
+                              if k.startswith("validation ranking fit")}  # written by data_prep/fit_ranking.py
     labels = {"validation": "validation in-silico 10k", "test": "test in-silico 10k (public benchmark)",
               "test100k": "test in-silico 100k", "measured": "test measured-vs-measured"}
     for run, entry in summary.items():
