@@ -185,13 +185,20 @@ def test_duplicate_mz_merged_keeping_the_largest_with_a_warning(tmp_path, caplog
     assert sum("duplicate m/z" in r.getMessage() for r in caplog.records) == 1  # one line per kind and file
 
 
-def test_shipped_examples_with_duplicates_are_reported(tmp_path):
+def test_shipped_examples_read_without_warnings_and_duplicates_are_reported(tmp_path):
     from tests._io_helpers import REPO
 
+    for name in ("fastei_10_measured.msp", "fastei_10_measured.mgf"):
+        report = ReadReport()
+        spectra = list(read_spectra(REPO / "examples" / name, report=report))
+        assert len(spectra) == 10 and not report.warning_kinds  # their repeated m/z lines were merged
+        assert all(np.all(np.diff(s.mz) > 0) for s in spectra)
+    path = tmp_path / "dup.msp"
+    path.write_text("Name: D\nNum Peaks: 3\n41 10\n41 30\n43 100\n")
     report = ReadReport()
-    spectra = list(read_spectra(REPO / "examples" / "fastei_10_measured.msp", report=report))
-    assert len(spectra) == 10 and report.warning_kinds == {"duplicate_mz": 3}
-    assert all(np.all(np.diff(s.mz) > 0) for s in spectra)
+    (spectrum,) = read_spectra(path, report=report)
+    assert report.warning_kinds == {"duplicate_mz": 1}
+    assert spectrum.mz.tolist() == [41.0, 43.0] and spectrum.intensities.tolist() == [30.0, 100.0]
 
 
 @pytest.mark.parametrize("name, text", [
