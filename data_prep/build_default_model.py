@@ -203,9 +203,10 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -
         "recipe": (PEAK_RECIPE if peak_model else
                    "MNTP -> SimCSE -> supervised contrastive (recipes/configs/default_*.json), full weights"),
         "stages": stages,
-        "data": "MassBank EI nominal set (release 2025.05.1) TRAIN split + PNNL GC-MS TRAIN split (MNTP/SimCSE "
-                "only); supervised: measured replicate pairs, augmented singletons, and measured vs 3-fold "
-                "cross-fitted in-silico spectra of the same compound with predicted look-alikes as hard negatives",
+        "data": (("MassBank EI nominal set (release 2025.05.1) TRAIN split" if peak_model else
+                  "MassBank EI nominal set (release 2025.05.1) TRAIN split + PNNL GC-MS TRAIN split (MNTP/SimCSE "
+                  "only)") + "; supervised: measured replicate pairs, augmented singletons, and measured vs 3-fold "
+                 "cross-fitted in-silico spectra of the same compound with predicted look-alikes as hard negatives"),
         "split": "llm4ms.data.split.compound_split (InChIKey first block, salt llm4ms-split-v1), "
                  "data_prep/splits/massbank_ei_nominal_split.tsv; test compounds never trained on",
         "selection": "validation split only (in-silico validation task: validation measured queries vs predicted "

@@ -69,7 +69,7 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "## Embedding",
         *(_ranking_lines(config.get("ranking")) if config.get("ranking") else []),
         f"Pooling: {config.get('pooling')}; dimension: {config.get('dim')}; maximum length: "
-        f"{config.get('max_length')} tokens; padding side: {config.get('padding_side')}.",
+        f"{config.get('max_length')} tokens; padding side: {config.get('padding_side') or 'right'}.",
         f"Identity (sha256 of config and weights): `{config.get('identity', 'n/a')}`.",
         "",
         "## Training data and licences",
