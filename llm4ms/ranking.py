@@ -139,6 +139,18 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
     return candidates[order], score[order].astype(np.float32)
 
 
+def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
+               classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way."""
+    top_i = np.full((len(queries), k), -1, dtype=np.int64)
+    top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    for row, query in enumerate(queries):
+        valid = indices[row] >= 0
+        ci, cs = rerank(ranking, query, indices[row][valid], scores[row][valid], classic_fn, masses, k)
+        top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
+    return top_i, top_s
+
+
 def classic_from_spectra(name: str, library: Sequence[Spectrum]) -> ClassicFn:
     """A `ClassicFn` over an in-memory library (evaluation)."""
     from llm4ms.similarity.named import scores

@@ -16,7 +16,7 @@ import numpy as np
 from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
 from llm4ms.io.formats import estimate_record_count
 from llm4ms.index import IndexSpec, search_index, to_gpu_if_available
-from llm4ms.ranking import Ranking, model_ranking, rerank as rerank_candidates, resolve_ranking
+from llm4ms.ranking import Ranking, model_ranking, rerank_all, resolve_ranking
 from llm4ms.spectrum import Spectrum
 from llm4ms.store import (Manifest, StoreWriter, chunked, index_problem, open_index, open_library_files,
                           source_fingerprint, write_index, writer_lock)
@@ -310,15 +310,8 @@ class Library:
         indices, scores = self.retrieve(q, queries, depth, mass_tolerance=mass_tolerance,
                                         query_masses=query_masses)
         if ranking.reranks:
-            classic_fn = self._classic_fn(ranking.classic)
-            top_i = np.full((len(queries), k), -1, dtype=np.int64)
-            top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-            for i, query in enumerate(queries):
-                valid = indices[i] >= 0
-                ci, cs = rerank_candidates(ranking, query, indices[i][valid], scores[i][valid], classic_fn,
-                                           self.masses, k)
-                top_i[i, :ci.size], top_s[i, :cs.size] = ci, cs
-            indices, scores = top_i, top_s
+            indices, scores = rerank_all(ranking, queries, indices, scores, self._classic_fn(ranking.classic),
+                                         self.masses, k)
         return self._hits(queries, indices, scores, min_score)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,

@@ -18,32 +18,6 @@ from llm4ms.errors import ConfigError, Llm4msError
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
-    """``[config.json] [--flag value ...]``: the JSON fills the defaults, flags override them."""
-    from transformers import HfArgumentParser
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(types)
-    if argv and argv[0].endswith(".json"):
-        path = Path(argv.pop(0))
-        config = read_json_config(path)
-        known = {action.dest for action in parser._actions}
-        unknown = sorted(k for k in config if k not in known and not k.startswith("_"))
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {', '.join(unknown)}")
-        config = {k: v for k, v in config.items() if not k.startswith("_")}  # "_comment" keys are notes
-        parser.set_defaults(**config)
-        for action in parser._actions:
-            if action.dest in config:
-                action.required = False
-    try:
-        return parser.parse_args_into_dataclasses(args=argv)
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            raise ConfigError("bad command-line arguments (see the message above)") from None
-        raise
-
-
 def read_json_config(path: Path) -> dict:
     """A recipe config file as a dict, or one clear line saying why not."""
     if not path.is_file():
@@ -57,9 +31,19 @@ def read_json_config(path: Path) -> dict:
     return config
 
 
-def json_to_flags(path: Path) -> list[str]:
-    """A JSON config as command-line flags (``{"max_steps": 5}`` -> ``--max_steps 5``); keys ``_*`` are notes."""
+def json_to_flags(path: Path, types: tuple = ()) -> list[str]:
+    """A JSON config as command-line flags (``{"max_steps": 5}`` -> ``--max_steps 5``); keys ``_*`` are notes.
+
+    With the argument dataclasses `types`, keys that none of them declares are refused in one line.
+    """
+    import dataclasses
+
     config = read_json_config(path)
+    if types:
+        known = {f.name for t in types for f in dataclasses.fields(t)}
+        unknown = sorted(k for k in config if k not in known and not k.startswith("_"))
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {', '.join(unknown)}")
     flags: list[str] = []
     for key, value in config.items():
         if key.startswith("_") or value is None:
@@ -69,14 +53,14 @@ def json_to_flags(path: Path) -> list[str]:
     return flags
 
 
-def parse_config_flags(argv: Optional[Sequence[str]], types: tuple) -> tuple:
+def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
     """``[config.json] [--flag value ...]`` parsed by `HfArgumentParser`: the JSON's flags come first, so the
     command line overrides them (argparse keeps the last value); unknown keys are refused by the parser."""
     from transformers import HfArgumentParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith(".json"):
-        argv = json_to_flags(Path(argv.pop(0))) + argv
+        argv = json_to_flags(Path(argv.pop(0)), types) + argv
     parser = HfArgumentParser(types)
     try:
         parsed, unknown = parser.parse_known_args(args=argv)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from _common import parse_config_flags, run
+from _common import parse_config, run
 
 
 @dataclass
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from llm4ms.training.data import load_records, record_to_spectrum
     from llm4ms.utils import write_json
 
-    args, training_args = parse_config_flags(argv, (ContrastiveArguments, SentenceTransformerTrainingArguments))
+    args, training_args = parse_config(argv, (ContrastiveArguments, SentenceTransformerTrainingArguments))
     output = Path(training_args.output_dir)
     if is_spectrum_model_folder(output / "final") and not args.retrain:
         print(f"contrastive: {output / 'final'} exists; skipping (pass --retrain true to train again)")

@@ -71,24 +71,22 @@ class EncoderScorer(Scorer):
                                 dtype=np.float64)
         return self
 
-    def search(self, queries: Sequence[Spectrum], k: int = 10, candidates=None) -> tuple[np.ndarray, np.ndarray]:
-        """Retrieve the ranking's depth by embedding, then re-score exactly as `Library.search` does."""
-        from llm4ms.evaluate.scorers import search_by_chunks
-        from llm4ms.ranking import classic_from_spectra, rerank
+    def search(self, queries: Sequence[Spectrum], k: int = 10, candidates=None,
+               ranking: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Retrieve the ranking's depth by embedding, then re-score exactly as `Library.search` does.
 
-        ranking = self.ranking
+        `ranking` replaces this scorer's ranking for one call (the runner's "without the prior" column).
+        """
+        from llm4ms.evaluate.scorers import search_by_chunks
+        from llm4ms.ranking import classic_from_spectra, rerank_all
+
+        ranking = ranking if ranking is not None else self.ranking
         depth = max(k, ranking.depth) if ranking.reranks else k
         idx, sc = search_by_chunks(self.score_chunk, queries, depth, self.n_library, candidates, self.chunk_size)
         if not ranking.reranks:
             return idx, sc
-        classic_fn = classic_from_spectra(ranking.classic, self._spectra)
-        out_i = np.full((len(queries), k), -1, dtype=np.int64)
-        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        for row, query in enumerate(queries):
-            valid = idx[row] >= 0
-            ci, cs = rerank(ranking, query, idx[row][valid], sc[row][valid], classic_fn, self._masses, k)
-            out_i[row, :ci.size], out_s[row, :cs.size] = ci, cs
-        return out_i, out_s
+        return rerank_all(ranking, queries, idx, sc, classic_from_spectra(ranking.classic, self._spectra),
+                          self._masses, k)
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         if self._library is None:

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from llm4ms.evaluate.scorers import Scorer, get_scorer, search_by_chunks
-from llm4ms.ranking import MassPrior
+from llm4ms.ranking import MassPrior, resolve_ranking
 from llm4ms.mass import mass_candidates
 from llm4ms.metrics import DEFAULT_KS, hit_keys_for, recall_at_k
 from llm4ms.spectrum import Spectrum
@@ -59,6 +59,7 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
 
     library_masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library])
     isomers = isomer_queries(queries, library)
+    isomer_keys = list(np.array(query_keys, dtype=object)[isomers]) if isomer_subset and isomers.any() else []
     result: dict[str, Any] = {
         "name": name,
         "counts": {"queries": len(queries), "library": len(library),
@@ -79,26 +80,29 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
         t0 = time.perf_counter()
         scorer.fit(library)
         entry["seconds"]["fit"] = time.perf_counter() - t0
-        own_prior = _split_own_prior(scorer)
+        # a scorer with its own ranking (llm4ms): "recall" without its prior, "recall_with_prior" as searched
+        own = getattr(scorer, "ranking", None)
+        own_prior = own.prior if own is not None and own.prior.active else None
+        plain = {"ranking": resolve_ranking(own, prior=False)} if own_prior is not None else {}
         t0 = time.perf_counter()
-        idx, _ = scorer.search(queries, k=depth)
+        idx, _ = scorer.search(queries, k=depth, **plain)
         entry["seconds"]["search"] = time.perf_counter() - t0
         entry["queries_per_second"] = len(queries) / max(entry["seconds"]["search"], 1e-9)
         entry["recall"] = recall_at_k(query_keys, hit_keys_for(idx, library_keys), ks)
-        if isomer_subset and isomers.any():
-            entry["recall_isomer_subset"] = recall_at_k(list(np.array(query_keys, dtype=object)[isomers]),
-                                                        hit_keys_for(idx[isomers], library_keys), ks)
+        if isomer_keys:
+            entry["recall_isomer_subset"] = recall_at_k(isomer_keys, hit_keys_for(idx[isomers], library_keys), ks)
         method_prior = own_prior if own_prior is not None else prior
         if method_prior is not None and method_prior.active:
-            idx_p = search_with_prior(scorer, queries, depth, method_prior, library_masses, own_prior is not None)
+            idx_p = (scorer.search(queries, k=depth)[0] if own_prior is not None else
+                     search_with_prior(scorer, queries, depth, method_prior, library_masses))
             entry["prior"] = method_prior.__dict__
             entry["recall_with_prior"] = recall_at_k(query_keys, hit_keys_for(idx_p, library_keys), ks)
-            if isomer_subset and isomers.any():
+            if isomer_keys:
                 entry["recall_with_prior_isomer_subset"] = recall_at_k(
-                    list(np.array(query_keys, dtype=object)[isomers]), hit_keys_for(idx_p[isomers], library_keys), ks)
+                    isomer_keys, hit_keys_for(idx_p[isomers], library_keys), ks)
         if candidates is not None:
             t0 = time.perf_counter()
-            idx_f, _ = scorer.search(queries, k=depth, candidates=candidates)
+            idx_f, _ = scorer.search(queries, k=depth, candidates=candidates, **plain)
             entry["seconds"]["search_mass_filtered"] = time.perf_counter() - t0
             entry["recall_mass_filtered"] = recall_at_k(query_keys, hit_keys_for(idx_f, library_keys), ks)
         result["methods"][label] = entry
@@ -116,31 +120,9 @@ def isomer_queries(queries: Sequence[Spectrum], library: Sequence[Spectrum]) -> 
                           by_formula.get(q.formula.replace(" ", ""), set()) - {q.inchikey14}) for q in queries])
 
 
-def _split_own_prior(scorer: Scorer) -> Optional[MassPrior]:
-    """For a scorer with a ranking (llm4ms): switch its prior off for the plain run and return it."""
-    ranking = getattr(scorer, "ranking", None)
-    if ranking is None or not ranking.prior.active:
-        return None
-    from dataclasses import replace
-
-    scorer.ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0))
-    scorer._prior_ranking = ranking
-    return ranking.prior
-
-
 def search_with_prior(scorer: Scorer, queries: Sequence[Spectrum], k: int, prior: MassPrior,
-                      library_masses: np.ndarray, own: bool, wide: int = 1000) -> np.ndarray:
-    """Top-k indices with the prior applied: exactly for dense scorers, over the top `wide` otherwise.
-
-    A scorer with its own ranking (llm4ms) gets its fitted ranking back, prior included, so this is the
-    ranking `llm4ms search` uses.
-    """
-    if own:
-        plain, scorer.ranking = scorer.ranking, scorer._prior_ranking
-        try:
-            return scorer.search(queries, k=k)[0]
-        finally:
-            scorer.ranking = plain
+                      library_masses: np.ndarray, wide: int = 1000) -> np.ndarray:
+    """Top-k indices of a classic scorer with the prior applied: exactly for dense scorers, else over its top `wide`."""
     if type(scorer).search is Scorer.search:  # dense scores: subtract the penalty from every column
         def penalised(chunk: Sequence[Spectrum]) -> np.ndarray:
             block = np.asarray(scorer.score_chunk(chunk), dtype=np.float64)
