@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm4ms.index import IndexSpec, build_index, search_index  # noqa: E402
+from llm4ms.library.index import IndexSpec, build_index, search_index  # noqa: E402
 
 from _bench import rss_mb  # noqa: E402
 
@@ -49,7 +49,7 @@ def load_vectors(args) -> tuple[np.ndarray, np.ndarray, str]:
         q = q + 0.05 * rng.standard_normal(q.shape).astype(np.float32)
         q /= np.linalg.norm(q, axis=1, keepdims=True)
         return x, q.astype(np.float32), f"synthetic_{args.synthetic}"
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     library = Library.load(args.library)
     x = np.asarray(library.embeddings, dtype=np.float32)
@@ -71,7 +71,7 @@ def measure(x: np.ndarray, q: np.ndarray, spec: IndexSpec, exact: np.ndarray | N
     """Build `spec` once, then search with each search-time variant (nprobe / efSearch)."""
     import faiss
 
-    from llm4ms.index import configure_search
+    from llm4ms.library.index import configure_search
 
     before = rss_mb()
     t0 = time.perf_counter()
@@ -140,7 +140,7 @@ def main() -> int:
     for row in rows:
         row.pop("_ids")
     flat_qps = rows[0]["queries_per_s"]
-    print(f"\n| index | nprobe/ef | build s | disk MB | RAM MB | queries/s | x flat | recall@10 vs exact |")
+    print("\n| index | nprobe/ef | build s | disk MB | RAM MB | queries/s | x flat | recall@10 vs exact |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         param = r["nprobe"] or r["ef_search"] or ""

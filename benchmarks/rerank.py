@@ -40,7 +40,7 @@ def main() -> int:
     from llm4ms.data.shared import portable_path
     from llm4ms.defaults import load_encoder
     from llm4ms.io import read_spectra
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     encoder = load_encoder(args.model)
     folder = args.out or str(Path(args.library_spectra).with_suffix("")) + f"_lib_{encoder.identity[:8]}"

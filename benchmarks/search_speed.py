@@ -39,7 +39,7 @@ def library_spectra(library, indices):
 def time_llm4ms(library, queries, k: int) -> dict:
     import faiss
 
-    from llm4ms.index import IndexSpec, build_index, search_index
+    from llm4ms.library.index import IndexSpec, build_index, search_index
 
     encoder = library.encoder()
     encoder.encode(queries[:16], show_progress=False)  # warm-up
@@ -129,7 +129,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from llm4ms.data.shared import portable_path
     from llm4ms.io import read_spectra
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     library = Library.load(args.library)
     queries = list(read_spectra(args.queries))[: args.n_queries]

@@ -1,4 +1,4 @@
-"""Recorded run: MNTP -> SimCSE -> supervised on the MassBank EI train split with a small CPU model.
+"""Recorded run: the three recipes (MNTP -> SimCSE -> supervised) on the MassBank EI train split, small CPU model.
 
 Writes loss curves and validation Recall@1/@10 (validation-split replicate search) before and after each
 stage to benchmarks/results/training_run.json and prints a markdown table. Build the sets first:
@@ -24,20 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 RESULTS = Path(__file__).resolve().parent / "results" / "training_run.json"
 
 
-def _stage_run(name, encoder, settings, train, evaluate, lora, extra):
-    from llm4ms.training import stages
-
-    fn = {"mntp": stages.train_mntp, "simcse": stages.train_simcse, "supervised": stages.train_supervised}[name]
-    t0 = time.time()
-    result = fn(encoder, train, settings, lora, evaluate=evaluate, **extra)
-    final = stages.finish_stage(encoder, settings, name, result, {"examples": len(train)}, extra)
-    log = [json.loads(line) for line in (Path(settings.output_dir) / "loss_log.jsonl").read_text().splitlines()]
-    return final, {"stage": name, "steps": result.steps, "seconds": round(time.time() - t0, 1),
-                   "final_loss": result.final_loss, "loss_curve": [(r["step"], round(r["loss"], 4)) for r in log],
-                   "validation_before": result.validation.get("before"),
-                   "validation_after": result.validation.get("after")}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("work_data/training"))
@@ -51,43 +37,49 @@ def main(argv=None) -> int:
 
     import torch
 
-    from llm4ms.model.encoder import LoraSettings
-    from llm4ms.text import Textualizer
-    from llm4ms.training import stages
-    from llm4ms.training.data import SET_FILES, load_records, load_spectra, triple_texts
-    from llm4ms.training.trainers import LoopSettings
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    import mntp
+    import simcse
+    import supervised
+    from llm4ms.training.data import SET_FILES
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    textualizer = Textualizer.from_preset("llm4ms-v2")
-    unsup = load_spectra(args.data / SET_FILES["mntp"])
-    queries = load_spectra(args.data / SET_FILES["validation_queries"])[:args.max_validation_queries]
-    library = load_spectra(args.data / SET_FILES["validation_library"])
-    texts = [textualizer(s) for s in unsup]
-    base = stages.resolve_base(args.model, texts, args.work / "base")
-    encoder = stages.load_encoder(base, textualizer, max_length=256)
-    lora = LoraSettings(r=16, alpha=32, dropout=0.05)
-    plan = [("mntp", texts, 1e-3, {"mask_probability": 0.2}),
-            ("simcse", texts, 3e-4, {"scale": 20.0, "attention_dropout": 0.1}),
-            ("supervised", None, 5e-4, {"scale": 50.0, "num_negatives": 1})]
-    rows, t0 = [], time.time()
-    for name, train, lr, extra in plan:
-        if name != "mntp":
-            encoder = stages.load_encoder(str(final))
-        if train is None:
-            train = triple_texts(load_records(args.data / SET_FILES["triples"]), encoder.textualizer, 1)
-        evaluate = stages.retrieval_evaluator(encoder, queries, library)
-        settings = LoopSettings(output_dir=str(args.work / name), max_steps=args.max_steps, batch_size=args.batch_size,
-                                learning_rate=lr, warmup_steps=max(1, args.max_steps // 10), save_steps=50,
-                                logging_steps=max(1, args.max_steps // 20), seed=42)
-        final, row = _stage_run(name, encoder, settings, train, evaluate, lora, extra)
-        rows.append(row)
-        print(f"{name}: {row['seconds']} s, loss {row['final_loss']:.4f}, "
-              f"R@1/@10 {row['validation_before']} -> {row['validation_after']}", flush=True)
+    data = {"validation_queries": str(args.data / SET_FILES["validation_queries"]),
+            "validation_library": str(args.data / SET_FILES["validation_library"])}
+    if args.max_validation_queries:
+        data["max_validation_queries"] = args.max_validation_queries
+    common = {**data, "max_steps": args.max_steps, "per_device_train_batch_size": args.batch_size,
+              "warmup_steps": max(1, args.max_steps // 10), "save_steps": 50, "seed": 42,
+              "logging_steps": max(1, args.max_steps // 20), "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
+    plan = [(mntp, "mntp", {"model_name_or_path": args.model, "train_file": str(args.data / SET_FILES["mntp"]),
+                            "learning_rate": 1e-3, "mask_probability": 0.2, "textualizer": "llm4ms-v2",
+                            "max_length": 256}),
+            (simcse, "simcse", {"train_file": str(args.data / SET_FILES["mntp"]), "learning_rate": 3e-4,
+                                "scale": 20.0, "attention_dropout": 0.1}),
+            (supervised, "supervised", {"train_file": str(args.data / SET_FILES["triples"]), "learning_rate": 5e-4,
+                                        "scale": 50.0, "num_negatives": 1})]
+    rows, t0, previous = [], time.time(), None
+    for recipe, name, values in plan:
+        values = {**common, **values, "output_dir": str(args.work / name)}
+        if previous is not None:
+            values["model_name_or_path"] = str(previous)
+        config = args.work / f"{name}.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(values, indent=2))
+        start = time.time()
+        if recipe.main([str(config), "--retrain", "true"]) != 0:
+            return 1
+        result = json.loads((args.work / name / "results.json").read_text())
+        previous = args.work / name / "final"
+        rows.append({"stage": name, "steps": result["steps"], "seconds": round(time.time() - start, 1),
+                     "final_loss": result["final_loss"],
+                     "loss_curve": [(p["step"], round(p["loss"], 4)) for p in result.get("loss_history", [])],
+                     "validation_before": result.get("validation_before"),
+                     "validation_after": result.get("validation_after")})
     report = {"model": args.model, "max_steps_per_stage": args.max_steps, "batch_size": args.batch_size,
-              "textualizer": "llm4ms-v2", "train_texts": len(texts), "validation_queries": len(queries),
-              "validation_library": len(library), "total_seconds": round(time.time() - t0, 1),
+              "textualizer": "llm4ms-v2", "total_seconds": round(time.time() - t0, 1),
               "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
-                          "torch": torch.__version__}, "stages": rows, "final_model": str(final)}
+                          "torch": torch.__version__}, "stages": rows, "final_model": str(previous)}
     from llm4ms.utils import write_json
 
     write_json(args.out, report)
@@ -97,15 +89,15 @@ def main(argv=None) -> int:
 
 
 def markdown_table(report: dict) -> str:
-    lines = [f"Model {report['model']}, {report['max_steps_per_stage']} steps/stage, batch {report['batch_size']}; "
-             f"validation: {report['validation_queries']} queries vs {report['validation_library']} spectra",
+    lines = [f"Model {report['model']}, {report['max_steps_per_stage']} steps/stage, batch {report['batch_size']} "
+             "(recipes/mntp.py -> simcse.py -> supervised.py, LoRA per stage)",
              "", "| stage | seconds | first loss | final loss | R@1 before | R@1 after | R@10 before | R@10 after |",
              "|---|---|---|---|---|---|---|---|"]
     for r in report["stages"]:
         b, a = r["validation_before"] or {}, r["validation_after"] or {}
         first = r["loss_curve"][0][1] if r["loss_curve"] else float("nan")
-        lines.append(f"| {r['stage']} | {r['seconds']} | {first:.4f} | {r['final_loss']:.4f} | {b.get('recall@1')} | "
-                     f"{a.get('recall@1')} | {b.get('recall@10')} | {a.get('recall@10')} |")
+        lines.append(f"| {r['stage']} | {r['seconds']} | {first:.4f} | {r['final_loss']:.4f} | {b.get('R@1')} | "
+                     f"{a.get('R@1')} | {b.get('R@10')} | {a.get('R@10')} |")
     return "\n".join(lines)
 
 

@@ -26,13 +26,13 @@ python data_prep/build_training_sets.py work_data/training_default --negatives 3
 
 # 3. The peak-token model (one token per peak, intensity-weighted pooling) trained by supervised contrastive
 #    learning on sentence-transformers' Trainer; the best validation checkpoint is kept.
-python recipes/contrastive.py recipes/configs/peak_supervised.json
+python recipes/supervised.py recipes/configs/peak_supervised.json
 
-# 3b. The older BPE model (MNTP -> SimCSE -> supervised on the hand-written loop), for the ablation only:
-#   python recipes/mntp.py recipes/configs/default_mntp.json
-#   python recipes/simcse.py recipes/configs/default_simcse.json
-#   python recipes/supervised.py recipes/configs/default_supervised.json
-#   python recipes/supervised.py recipes/configs/default_supervised2.json
+# 3b. An LLM-based model the LLM2Vec way (MNTP -> SimCSE -> supervised, LoRA per stage), for the ablation
+#     or a GPU: the same recipes with the tiny/SmolLM2/Llama configs, e.g.
+#   python recipes/mntp.py recipes/configs/mntp_smollm2_cpu.json
+#   python recipes/simcse.py recipes/configs/simcse_smollm2_cpu.json
+#   python recipes/supervised.py recipes/configs/supervised_smollm2_cpu.json
 
 # 4. Ranking (fusion weight with sqrt cosine, mass prior, retrieval depth), fit on the validation split and
 #    stored in the model folder; then validation numbers of every method with the same prior.

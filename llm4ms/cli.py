@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from llm4ms.errors import Llm4msError
 
-COMMANDS = ("embed", "merge", "index", "search", "info", "predict", "evaluate", "plot", "serve", "export")
+COMMANDS = ("embed", "merge", "index", "search", "info", "predict", "evaluate", "plot", "serve", "convert")
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -167,7 +167,7 @@ def predicted_candidates(show_progress: Optional[bool] = None) -> Optional[Path]
 
 def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     """The bundled library embedded with the default model, built once into the cache and reused."""
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     sources = default_library_sources()
     if not sources and default_candidate_structures() is None:
@@ -200,7 +200,7 @@ def open_library(library: Optional[str], model: Optional[str]) -> tuple[Any, Any
     A given library uses its own recorded model unless --model overrides it (then returned to be checked);
     without a library, the bundled library embedded with --model or the default model.
     """
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     if library:
         return Library.load(library), (load_encoder(model) if model else None)

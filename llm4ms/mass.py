@@ -1,6 +1,6 @@
 """The molecular-mass filter: which library entries lie within a tolerance of a query's mass.
 
-One implementation for library search (`llm4ms.search`) and evaluation (`llm4ms.evaluate`): sort the
+One implementation for library search (`llm4ms.library`) and evaluation (`llm4ms.evaluate`): sort the
 known masses once (`sort_by_mass`), then each query is two binary searches (`mass_window`).
 Masses come from `Spectrum.molecular_mass` (exact mass, else molecular weight); unknown masses are NaN
 and never match.

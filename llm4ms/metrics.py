@@ -4,7 +4,7 @@ Identity is the InChIKey first block (connectivity: stereo-isomers count as the 
 EI spectra cannot tell apart anyway); the full InChIKey is reported too. LLM4MS's own code compares
 SMILES strings, which is stricter and depends on how SMILES were written: we do not use it.
 
-Used by the benchmark runner (`llm4ms.evaluate`) and by training validation (`retrieval_recall`).
+Used by the benchmark runner (`llm4ms.evaluate`).
 """
 from __future__ import annotations
 
@@ -63,22 +63,3 @@ def hit_keys_for(indices: np.ndarray, library_keys: Sequence[Optional[str]]) -> 
     """Map (nq, k) library indices (-1 = padding) to an object array of library InChIKeys."""
     keys = np.asarray(list(library_keys) + [None], dtype=object)  # index -1 -> the trailing None
     return keys[np.asarray(indices, dtype=np.int64)]
-
-
-def retrieval_recall(queries: np.ndarray, query_keys: Sequence[Optional[str]], library: np.ndarray,
-                     library_keys: Sequence[Optional[str]], ks: Sequence[int] = (1, 10)) -> dict[str, float]:
-    """Recall@k (%, 2 decimals) of exact cosine top-k search of embeddings, as ``{"recall@k": value}``.
-
-    A hit is a library entry with the query's InChIKey first block (`recall_at_k`); queries without a
-    key are not counted. Rows need not be normalised.
-    """
-    q = np.asarray(queries, dtype=np.float32)
-    lib = np.asarray(library, dtype=np.float32)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    lib = lib / np.maximum(np.linalg.norm(lib, axis=1, keepdims=True), 1e-12)
-    width = max(ks)
-    top = np.argsort(-(q @ lib.T), axis=1, kind="stable")[:, :width]
-    indices = np.full((len(q), width), -1, dtype=np.int64)
-    indices[:, :top.shape[1]] = top
-    recall = recall_at_k(list(query_keys), hit_keys_for(indices, library_keys), ks)["inchikey14"]
-    return {f"recall@{k}": round(100.0 * recall[str(k)], 2) for k in ks}

@@ -4,10 +4,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Sequence
 
 from llm4ms.errors import ConfigError
-from llm4ms.search import HIT_COLUMNS, Hit
+from llm4ms.library.hits import HIT_COLUMNS, Hit
 from llm4ms.utils import atomic_open
 
 HIT_FORMATS = (".csv", ".tsv", ".json")
@@ -19,18 +19,28 @@ def write_hits(results: Sequence[Sequence[Hit]], path: str | Path) -> int:
     suffix = path.suffix.lower()
     if suffix not in HIT_FORMATS:
         raise ConfigError(f"{path}: unknown output format {suffix!r}; use one of {', '.join(HIT_FORMATS)}")
-    rows = [hit.to_row() for hits in results for hit in hits]
-    if suffix == ".json":
-        with atomic_open(path, "w", encoding="utf-8") as handle:
-            json.dump({"columns": list(HIT_COLUMNS), "hits": rows}, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-        return len(rows)
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(HIT_COLUMNS),
-                                delimiter="\t" if suffix == ".tsv" else ",", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else (f"{v:.6f}" if k == "score" else v)) for k, v in row.items()})
+        return write_hits_to(results, handle, suffix[1:])
+
+
+def write_hits_to(results: Sequence[Sequence[Hit]], handle: IO[str], format: str = "csv") -> int:
+    """Write one row per (query, rank) to a text stream as ``csv``, ``tsv`` or ``json``; returns the row count.
+
+    `write_hits` (files) and the web app's CSV download (`io.StringIO`) both write through here. Open files
+    with ``newline=""``: rows end in ``\\n`` as written.
+    """
+    if "." + format not in HIT_FORMATS:
+        raise ConfigError(f"unknown output format {format!r}; use one of {', '.join(HIT_FORMATS)}")
+    rows = [hit.to_row() for hits in results for hit in hits]
+    if format == "json":
+        json.dump({"columns": list(HIT_COLUMNS), "hits": rows}, handle, indent=1, ensure_ascii=False)
+        handle.write("\n")
+        return len(rows)
+    writer = csv.DictWriter(handle, fieldnames=list(HIT_COLUMNS), delimiter="\t" if format == "tsv" else ",",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else (f"{v:.6f}" if k == "score" else v)) for k, v in row.items()})
     return len(rows)
 
 

@@ -144,11 +144,9 @@ class Spectrum:
         """Convert to `matchms.Spectrum` (requires the optional matchms package)."""
         from matchms import Spectrum as MatchmsSpectrum
 
-        meta = {k: v for k, v in self.metadata.items() if v not in (None, "")}
-        if "id" in meta:
-            meta["spectrum_id"] = meta.pop("id")
-        if "name" in meta:
-            meta["compound_name"] = meta.pop("name")
+        from llm4ms.io.keys import export_key
+
+        meta = {export_key(k, "matchms"): v for k, v in self.metadata.items() if v not in (None, "")}
         return MatchmsSpectrum(mz=self.mz.astype(float), intensities=self.intensities.astype(float),
                                metadata=meta, metadata_harmonization=True)
 

@@ -190,6 +190,9 @@ def _llm4ms_text(mz: np.ndarray, rel: np.ndarray, top_n: int, prefix: str) -> st
     return prefix + ",".join(words)
 
 
+#: The preset a new encoder gets when none is named (LLM base models; peak-token models use their own).
+DEFAULT_PRESET = "llm4ms-v2"
+
 #: Named settings. "llm4ms" is the published template; the others are ours.
 PRESETS: dict[str, Textualizer] = {
     "llm4ms": Textualizer(style="llm4ms", top_n=30, min_relative=0.005, mz_mode="truncate",

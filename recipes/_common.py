@@ -1,4 +1,4 @@
-"""What the three recipes share: config parsing (JSON + flag overrides), data loading, error handling."""
+"""What the three recipes share: config parsing (JSON + flag overrides), data loading, saving, error handling."""
 from __future__ import annotations
 
 import json
@@ -62,21 +62,26 @@ def parse_config(argv: Optional[Sequence[str]], types: tuple) -> tuple:
     if argv and argv[0].endswith(".json"):
         argv = json_to_flags(Path(argv.pop(0)), types) + argv
     parser = HfArgumentParser(types)
-    try:
-        parsed, unknown = parser.parse_known_args(args=argv)
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            raise ConfigError("bad arguments (see the message above)") from None
-        raise
+
+    def refuse(message: str):
+        raise ConfigError(message)
+
+    parser.error = refuse  # argparse would print its whole usage; one line is enough
+    parsed, unknown = parser.parse_known_args(args=argv)
     if unknown:
         raise ConfigError(f"unknown arguments: {' '.join(unknown[:6])}")
-    return parser.parse_args_into_dataclasses(args=argv)
+    try:
+        return parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:  # the Trainer's own argument checks
+        if isinstance(err, Llm4msError):
+            raise
+        raise ConfigError(str(err).strip().splitlines()[0]) from err
 
 
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
     """Run a recipe; a `Llm4msError` becomes one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "accelerate", "peft", "datasets", "httpx"):
+    for noisy in ("transformers", "accelerate", "peft", "datasets", "httpx", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(main(argv) or 0)
@@ -104,44 +109,31 @@ def train_spectra(data_args) -> list:
     return spectra[:data_args.max_train_samples] if data_args.max_train_samples else spectra
 
 
-def evaluator(encoder, data_args, training_args):
-    from llm4ms.training.stages import retrieval_evaluator
+def evaluator(data_args, textualizer, batch_size: int):
+    """sentence-transformers' IR evaluator over the validation search task, or None."""
+    from llm4ms.training.contrastive import recall_evaluator
 
     queries, library = validation_spectra(data_args)
-    if not queries:
-        return None
-    return retrieval_evaluator(encoder, queries, library, batch_size=training_args.eval_batch_size)
+    return recall_evaluator(queries, library, textualizer, batch_size=batch_size) if queries else None
 
 
-def prepare_encoder(model_args, training_args, texts_for_tokenizer: Callable[[], list]):
-    """Resolve tiny/smollm2 names, then load the encoder (merging a previous stage's adapter)."""
-    from llm4ms.training.stages import load_encoder, resolve_base
+def already_trained(output_dir: str, data_args) -> bool:
+    from llm4ms.model.encoder import is_model_folder
 
-    name = model_args.model_name_or_path
-    needs_texts = name.startswith("tiny:")
-    base = resolve_base(name, texts_for_tokenizer() if needs_texts else [], Path(training_args.output_dir) / "base",
-                        seed=training_args.seed)
-    if not name.startswith(("tiny:", "smollm2")) and not Path(base).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise ConfigError(f"model_name_or_path: {base} is not a local folder and HF_HUB_OFFLINE=1")
-    return load_encoder(base, textualizer=model_args.textualizer, pooling=model_args.pooling,
-                        max_length=model_args.max_length, torch_dtype=model_args.torch_dtype,
-                        load_in_4bit=model_args.load_in_4bit)
+    final = Path(output_dir) / "final"
+    if is_model_folder(final) and not data_args.retrain:
+        print(f"{final} exists; skipping (pass --retrain true to train again)")
+        return True
+    return False
 
 
-def encoder_and_texts(model_args, data_args, training_args) -> tuple:
-    """The stage's encoder and its train texts (MNTP and SimCSE both train on spectrum texts)."""
-    from llm4ms.text import Textualizer
+def finish(encoder, output_dir: str, results: dict) -> Path:
+    """Save ``output_dir/final`` (the model folder) and ``output_dir/results.json``; print one summary line."""
+    from llm4ms.utils import write_json
 
-    spectra = train_spectra(data_args)
-    first_texts = Textualizer.from_preset(model_args.textualizer or "llm4ms-v2")
-    encoder = prepare_encoder(model_args, training_args, lambda: [first_texts(s) for s in spectra])
-    return encoder, encoder.texts(spectra)
-
-
-def summary(stage: str, result, final: Path) -> None:
-    validation = result.validation
-    parts = [f"{stage}: {result.steps} steps (resumed at {result.resumed_from}), final loss {result.final_loss:.4f}"]
-    if validation.get("after"):
-        parts.append(f"validation before {validation.get('before', {})} after {validation['after']}")
-    parts.append(f"model -> {final}")
-    print("; ".join(parts))
+    final = encoder.save_pretrained(Path(output_dir) / "final")
+    write_json(Path(output_dir) / "results.json", {**results, "final_dir": str(final)})
+    print(f"{results['stage']}: {results['steps']} steps, final loss {results.get('final_loss')}, validation "
+          f"{results.get('validation_before', {})} -> {results.get('validation_after', {})}; model in {final}")
+    print(json.dumps({"validation_after": results.get("validation_after", {})}))
+    return final

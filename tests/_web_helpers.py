@@ -20,7 +20,7 @@ def library_spectra(n: int = 60, seed: int = 3):
 
 
 def build_library(folder: Path, n: int = 60):
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     return Library.build(library_spectra(n), folder, FakeEncoder(), show_progress=False)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_sharded_embed_in_two_processes_then_merge(setup, tmp_path):
 
     import numpy as np
 
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     root, spectra = setup
     out = tmp_path / "sharded"
@@ -126,16 +127,33 @@ def test_sharded_embed_in_two_processes_then_merge(setup, tmp_path):
                  "--model", str(root / "model"), "--shard", "3/2"]) == 2
 
 
-def test_export_sentence_transformers(setup, tmp_path):
+def test_model_folder_is_a_sentence_transformer(setup):
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
     from llm4ms.model import SpectrumEncoder
 
     root, spectra = setup
-    assert main(["export", "--model", str(root / "model"), "--out", str(tmp_path / "st")]) == 0
     encoder = SpectrumEncoder.from_pretrained(root / "model")
     texts = encoder.texts(spectra[:4])
     ours = encoder.encode(spectra[:4], show_progress=False)
-    theirs = SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts)
-    assert np.allclose(ours, theirs, atol=1e-4)
+    theirs = SentenceTransformer(str(root / "model"), device="cpu", trust_remote_code=True).encode(texts)
+    assert np.allclose(ours, theirs, atol=1e-5)
+
+
+def test_convert_format1_folder_gives_the_same_vectors(tmp_path, capsys):
+    import numpy as np
+
+    from _model_helpers import random_spectra
+    from llm4ms.model import SpectrumEncoder
+
+    old = Path(__file__).parent / "data" / "format1_model"
+    assert main(["embed", "--spectra", str(Path(__file__).parent.parent / "examples" / "fastei_10_measured.msp"),
+                 "--out", str(tmp_path / "lib"), "--model", str(old)]) == 2
+    assert "llm4ms convert" in capsys.readouterr().err
+    assert main(["convert", "--model", str(old), "--out", str(tmp_path / "new")]) == 0
+    encoder = SpectrumEncoder.from_pretrained(tmp_path / "new")
+    expected = np.load(old.parent / "format1_model_vectors.npy")  # written by the format-1 code itself
+    assert np.allclose(encoder.encode(random_spectra(6, seed=7)), expected, atol=1e-5)
+    assert main(["convert", "--model", str(tmp_path / "new"), "--out", str(tmp_path / "again")]) == 2
+    assert "not a format-1" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def test_subcommand_help_shows_defaults(capsys):
 
 
 def test_info_is_readable_by_default_and_json_on_request(tmp_path, capsys):
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     Library.build(random_spectra(30, seed=1), tmp_path / "lib", FakeEncoder(), show_progress=False)
     assert main(["info", str(tmp_path / "lib")]) == 0
@@ -102,7 +102,7 @@ def test_molecular_mass_comes_from_record_then_formula_then_smiles():
 def test_mass_filter_works_with_formula_only_queries(tmp_path):
     """--mass-tolerance alone: a query that states only its FORMULA is filtered by the computed mass."""
     from llm4ms.commands.search import mass_note
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     library_spectra = random_spectra(60, seed=4)
     rng = np.random.default_rng(0)

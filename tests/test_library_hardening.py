@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from llm4ms.errors import ConfigError, Llm4msError
-from llm4ms.search import Library
+from llm4ms.library import Library
 
 from _fakes import FakeEncoder, random_spectra
 
@@ -112,8 +112,8 @@ def _parquet(change):
 def _mass_as_text(table):
     import pyarrow as pa
 
-    i = table.column_names.index("mass")
-    return table.set_column(i, "mass", pa.array([str(x) for x in table.column("mass").to_pylist()]))
+    i = table.column_names.index("exact_mass")
+    return table.set_column(i, "exact_mass", pa.array([str(x) for x in table.column("exact_mass").to_pylist()]))
 
 
 def _other_index(path: Path) -> None:
@@ -226,7 +226,7 @@ ONLY_CHECKSUMS_SEE = {("embeddings.npy", "middle-flip"), ("embeddings.npy", "app
 
 
 def test_verify_hashes_everything(pristine, tmp_path):
-    from llm4ms.store import verify_library
+    from llm4ms.library import verify_library
 
     folder = copy_of(pristine, tmp_path)
     assert verify_library(folder) == []
@@ -292,7 +292,7 @@ def test_out_folder_that_is_a_file_is_one_line(spectra, tmp_path):
 
 
 def test_complete_only_after_the_index_is_written(spectra, tmp_path, monkeypatch):
-    import llm4ms.store as store
+    import llm4ms.library.store as store
 
     folder = tmp_path / "lib"
 
@@ -349,10 +349,64 @@ def test_overwrite_removes_only_library_files(pristine, spectra, tmp_path):
     assert len(Library.load(folder)) == 20 and (folder / "notes.txt").read_text() == "mine"
 
 
+# ---- folders of format 1 (molecular mass column "mass") ------------------------------------------------
+def _as_format_1(folder: Path) -> None:
+    """Make a library folder look as llm4ms wrote it before the mass column was named ``exact_mass``."""
+    import pyarrow.parquet as pq
+
+    from llm4ms.library.manifest import file_record
+
+    path = folder / "metadata.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.rename_columns(["mass" if c == "exact_mass" else c for c in table.column_names]), path)
+    data = json.loads((folder / "manifest.json").read_text())
+    data["format_version"] = 1
+    data["files"]["metadata.parquet"] = file_record(path)
+    (folder / "manifest.json").write_text(json.dumps(data))
+
+
+def test_new_folders_name_the_mass_exact_mass(pristine, spectra):
+    import pyarrow.parquet as pq
+
+    library = Library.load(pristine)
+    assert library.manifest.format_version == 2
+    assert "exact_mass" in pq.read_schema(pristine / "metadata.parquet").names
+    assert library.metadata_row(3)["exact_mass"] == pytest.approx(spectra[3].molecular_mass)
+    assert library.spectrum(3).metadata["exact_mass"] == pytest.approx(spectra[3].molecular_mass)
+
+
+def test_format_1_folder_is_still_read(pristine, spectra, tmp_path):
+    from llm4ms.library import verify_library
+
+    folder = copy_of(pristine, tmp_path)
+    _as_format_1(folder)
+    library = Library.load(folder)
+    assert np.allclose(library.masses, Library.load(pristine).masses)
+    assert "mass" not in library.metadata_row(0) and library.metadata_row(0)["exact_mass"] == library.masses[0]
+    assert library.spectrum(7).molecular_mass == pytest.approx(spectra[7].molecular_mass)
+    hits = library.search(spectra[:1], k=3, encoder=FakeEncoder(), mass_tolerance=0.01)
+    assert hits[0][0].library_index == 0 and hits[0][0].mass == pytest.approx(spectra[0].molecular_mass)
+    assert verify_library(folder) == []
+
+
+def test_build_resumed_across_the_mass_rename_keeps_its_masses(spectra, tmp_path):
+    folder = tmp_path / "lib"
+    with pytest.raises(KeyboardInterrupt):
+        Library.build(spectra, folder, FakeEncoder(fail_after=2), chunk_size=16, show_progress=False)
+    for path in (folder / "shards").glob("*.jsonl"):  # the shards as format 1 wrote them
+        path.write_text(path.read_text().replace('"exact_mass":', '"mass":'))
+    data = json.loads((folder / "manifest.json").read_text())
+    data["format_version"] = 1
+    (folder / "manifest.json").write_text(json.dumps(data))
+    library = Library.build(spectra, folder, FakeEncoder(), chunk_size=16, show_progress=False)
+    assert library.manifest.format_version == 2
+    assert np.allclose(library.masses, [s.molecular_mass for s in spectra])
+
+
 # ---- one writer at a time -----------------------------------------------------------------------------
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
-    from llm4ms.store import writer_lock
+    from llm4ms.library import writer_lock
     with writer_lock(sys.argv[1]):
         print("locked", flush=True)
         sys.stdin.readline()
@@ -375,7 +429,7 @@ class HeldLock:
 
 
 def test_second_writer_is_refused_with_one_line(pristine, spectra, tmp_path):
-    from llm4ms.store import LibraryBusy
+    from llm4ms.library import LibraryBusy
 
     folder = tmp_path / "lib"
     with HeldLock(folder):
@@ -413,7 +467,7 @@ def test_two_embed_commands_on_one_folder(spectra, tmp_path, capsys):
 def test_writer_lock_is_reentrant_in_one_thread_but_not_across_threads(tmp_path):
     import threading
 
-    from llm4ms.store import LibraryBusy, writer_lock
+    from llm4ms.library import LibraryBusy, writer_lock
 
     seen = []
     with writer_lock(tmp_path):
@@ -570,10 +624,9 @@ def test_crafted_model_named_by_a_library_is_one_config_error(pristine, tmp_path
 
 def test_info_verify_reports_a_changed_embedding_file(tmp_path):
     """`llm4ms info --verify` checks the full checksums; a flipped byte mid-file is one clear line, exit 2."""
-    import numpy as np
 
     from llm4ms.cli import main
-    from llm4ms.search import Library
+    from llm4ms.library import Library
     from _fakes import FakeEncoder  # noqa: E402
     from _training_helpers import synthetic_spectra
 

@@ -1,4 +1,4 @@
-"""Encoder: bidirectional attention, pooling, encode, save/load, LoRA, stacked adapters, ST export, card."""
+"""Encoder: bidirectional attention, pooling, encode, save/load, LoRA stacking, Hub layout, card."""
 from __future__ import annotations
 
 import json
@@ -10,11 +10,12 @@ import torch
 from _model_helpers import build_tiny, random_spectra  # sets HF_HUB_OFFLINE before transformers loads
 
 from llm4ms.errors import ConfigError
-from llm4ms.model import LoraSettings, SpectrumEncoder, is_bidirectional, pool
+from llm4ms.model import LoraSettings, SpectrumEncoder, is_bidirectional
 from llm4ms.model.bidirectional import make_bidirectional, probe_bidirectional
 from llm4ms.model.encoder import CONFIG_NAME
 
 SPECTRA = random_spectra(24, seed=1)
+ARCHS = ["llama", "mistral", "qwen2", "gemma"]
 
 
 @pytest.fixture(scope="module")
@@ -24,206 +25,189 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def encoder(tiny_dir):
-    return SpectrumEncoder.from_base(tiny_dir, textualizer="llm4ms-v2")
+    return SpectrumEncoder.from_base(tiny_dir, textualizer="llm4ms-v2", device="cpu")
 
 
 def _randomise_lora(encoder, seed):
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, param in encoder.model.named_parameters():
+        for name, param in encoder.body.named_parameters():
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
     encoder.invalidate_identity()
 
 
-# ---- bidirectional ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma"])
-@pytest.mark.parametrize("impl", ["eager", "sdpa"])
-def test_config_flag_makes_attention_bidirectional(arch, impl):
+def _arch_config(arch, vocab_size=64):
     import transformers as tf
 
     cls = {"llama": tf.LlamaConfig, "mistral": tf.MistralConfig, "qwen2": tf.Qwen2Config,
            "gemma": tf.GemmaConfig}[arch]
-    config = cls(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64)
+    return cls(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=512)
+
+
+# ---- bidirectional ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+def test_config_flag_makes_attention_bidirectional(arch, impl):
+    import transformers as tf
+
     torch.manual_seed(0)
-    model = tf.AutoModelForCausalLM.from_config(config, attn_implementation=impl).eval()
+    model = tf.AutoModelForCausalLM.from_config(_arch_config(arch), attn_implementation=impl).eval()
     body = getattr(model, model.base_model_prefix)
     assert not is_bidirectional(model) and not probe_bidirectional(body, 64)
     make_bidirectional(model)
     assert is_bidirectional(model) and probe_bidirectional(body, 64)
 
 
-def test_tiny_model_is_bidirectional_after_reload(encoder):
-    assert encoder.causal_lm.config.is_causal is False
-    assert probe_bidirectional(encoder.body, encoder.causal_lm.config.vocab_size)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_from_base_makes_any_architecture_a_bidirectional_encoder(arch, tiny_dir, tmp_path):
+    """A causal-LM folder of each architecture (not bidirectional on disk) becomes a bidirectional encoder."""
+    import transformers as tf
 
-
-# ---- pooling ----------------------------------------------------------------------------------------
-def test_pooling_modes_handle_left_and_right_padding():
+    tokenizer = tf.AutoTokenizer.from_pretrained(str(tiny_dir))
     torch.manual_seed(0)
-    hidden = torch.randn(2, 5, 3)
-    right = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
-    left = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
-    for mask in (right, left):
-        real = hidden[0][mask[0].bool()]
-        assert torch.allclose(pool(hidden, mask, "mean")[0], real.mean(0))
-        w = torch.tensor([1.0, 2.0, 3.0])
-        assert torch.allclose(pool(hidden, mask, "weighted_mean")[0], (real * w[:, None]).sum(0) / w.sum())
-        assert torch.equal(pool(hidden, mask, "last_token")[0], real[-1])
-        assert torch.equal(pool(hidden, mask, "first_token")[0], real[0])
-        assert torch.equal(pool(hidden, mask, "last_token")[1], hidden[1, -1])
-    with pytest.raises(ConfigError):
-        pool(hidden, right, "max")
+    tf.AutoModelForCausalLM.from_config(_arch_config(arch, len(tokenizer))).save_pretrained(tmp_path / arch)
+    tokenizer.save_pretrained(tmp_path / arch)
+    encoder = SpectrumEncoder.from_base(tmp_path / arch, device="cpu")
+    assert encoder.body.config.is_causal is False
+    assert probe_bidirectional(encoder.body, len(tokenizer))
+    vectors = encoder.encode(SPECTRA[:3])
+    assert vectors.shape == (3, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
 
 
+def test_tiny_model_is_bidirectional_after_reload(encoder, tmp_path):
+    reloaded = SpectrumEncoder.from_pretrained(encoder.save_pretrained(tmp_path / "m"))
+    assert reloaded.body.config.is_causal is False
+    assert probe_bidirectional(reloaded.body, reloaded.body.config.vocab_size)
+
+
+# ---- pooling and encoding ------------------------------------------------------------------------------
 @pytest.mark.parametrize("pooling", ["mean", "weighted_mean", "last_token", "first_token"])
 def test_padding_does_not_leak_into_embeddings(tiny_dir, pooling):
-    enc = SpectrumEncoder.from_base(tiny_dir, pooling=pooling)
-    texts = enc.texts(SPECTRA[:6])
-    alone = np.stack([enc.encode_texts([t])[0] for t in texts])
-    for side in ("right", "left"):
-        enc.tokenizer.padding_side = side
-        batch = enc.encode_texts(texts, batch_size=6)
-        np.testing.assert_allclose(batch, alone, atol=2e-5)
+    encoder = SpectrumEncoder.from_base(tiny_dir, pooling=pooling, device="cpu")
+    assert encoder.pooling == pooling
+    together = encoder.encode(SPECTRA[:6], batch_size=6)  # padded to the longest text
+    alone = np.stack([encoder.encode([s], batch_size=1)[0] for s in SPECTRA[:6]])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-# ---- encode -----------------------------------------------------------------------------------------
 def test_encode_shape_norm_order(encoder):
-    out = encoder.encode(SPECTRA, batch_size=7)
-    assert out.shape == (len(SPECTRA), encoder.dim) and out.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    reversed_out = encoder.encode(SPECTRA[::-1], batch_size=5)
-    np.testing.assert_allclose(reversed_out[::-1], out, atol=2e-5)  # length sorting restored the order
-    np.testing.assert_allclose(encoder.encode([encoder.textualizer(SPECTRA[3])]), out[3:4], atol=2e-5)
+    vectors = encoder.encode(SPECTRA, batch_size=5)
+    assert vectors.shape == (24, encoder.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode(SPECTRA[::-1], batch_size=7), vectors[::-1], atol=1e-5)
     assert encoder.encode([]).shape == (0, encoder.dim)
-    assert np.abs(out[0] - out[1]).max() > 1e-3  # different spectra, different vectors
-
-
-def test_embed_batch_is_differentiable(encoder):
-    batch = encoder.tokenize(encoder.texts(SPECTRA[:3]))
-    vectors = encoder.embed_batch(batch["input_ids"], batch["attention_mask"])
-    vectors.sum().backward()
-    grads = [p.grad for p in encoder.model.parameters() if p.grad is not None]
-    assert vectors.shape == (3, encoder.dim) and grads and any(g.abs().sum() > 0 for g in grads)
-    encoder.model.zero_grad(set_to_none=True)
+    with pytest.raises(ConfigError):
+        encoder.encode(SPECTRA[:1], batch_size=0)
 
 
 def test_max_length_truncates(tiny_dir):
-    enc = SpectrumEncoder.from_base(tiny_dir, max_length=8)
-    assert enc.tokenize(["10:1 20:2 30:3 40:4 50:5 60:6 70:7 80:8"])["input_ids"].shape[1] == 8
+    short = SpectrumEncoder.from_base(tiny_dir, max_length=8, device="cpu")
+    assert short.max_length == 8
+    assert len(short.st.tokenize(short.texts(SPECTRA[:1]))["input_ids"][0]) <= 8
 
 
 def test_four_bit_without_cuda_is_a_config_error(tiny_dir):
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="4-bit|bitsandbytes"):
         SpectrumEncoder.from_base(tiny_dir, load_in_4bit=True)
 
 
-def test_missing_base_and_bad_pooling(tmp_path, tiny_dir):
-    with pytest.raises(ConfigError):
-        SpectrumEncoder.from_base(tmp_path / "missing")
-    with pytest.raises(ConfigError):
-        SpectrumEncoder.from_base(tiny_dir, pooling="cls")
-    with pytest.raises(ConfigError):
-        SpectrumEncoder.from_pretrained(tiny_dir)  # an LLM folder, not an encoder folder
+def test_missing_base_bad_pooling_and_not_a_model_folder(tmp_path, tiny_dir):
+    with pytest.raises(ConfigError, match="cannot load base model"):
+        SpectrumEncoder.from_base(tmp_path / "nothing-here")
+    with pytest.raises(ConfigError, match="unknown pooling"):
+        SpectrumEncoder.from_base(tiny_dir, pooling="max")
+    with pytest.raises(ConfigError, match="intensity"):
+        SpectrumEncoder.from_base(tiny_dir, pooling="intensity")
+    with pytest.raises(ConfigError, match="not an llm4ms model folder"):
+        SpectrumEncoder.from_pretrained(tiny_dir)  # a causal LM, not an encoder folder
+    with pytest.raises(ConfigError, match="no such model folder"):
+        SpectrumEncoder.from_pretrained(tmp_path / "a" / "b" / "c")
 
 
-# ---- save / load ------------------------------------------------------------------------------------
-def test_save_load_identical_and_identity_stable(encoder, tmp_path):
-    before = encoder.encode(SPECTRA)
-    folder = encoder.save_pretrained(tmp_path / "enc")
-    again = SpectrumEncoder.from_pretrained(folder)
-    np.testing.assert_array_equal(again.encode(SPECTRA), before)
-    assert again.identity == encoder.identity
-    config = json.loads((folder / CONFIG_NAME).read_text())
-    assert config["identity"] == encoder.identity and config["dim"] == encoder.dim
-    assert config["textualizer"] == encoder.textualizer.to_dict() and config["pooling"] == "mean"
-    assert {"transformers", "torch", "peft", "llm4ms"} <= set(config["versions"])
-    assert json.loads((folder / "config.json").read_text())["is_causal"] is False
-    # the identity follows what the model computes
-    other = SpectrumEncoder.from_base(encoder.config["base_model"], pooling="weighted_mean")
-    assert other.identity != encoder.identity
-
-
-def test_lora_attach_save_load(tiny_dir, tmp_path):
-    enc = SpectrumEncoder.from_base(tiny_dir, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    trainable = [n for n, p in enc.model.named_parameters() if p.requires_grad]
-    assert trainable and all("lora_" in n for n in trainable)
-    assert any("gate_proj" in n for n in trainable)  # MLP projections are targeted too
-    plain = enc.encode(SPECTRA)
-    base_identity = enc.identity
-    _randomise_lora(enc, seed=0)
-    tuned = enc.encode(SPECTRA)
-    assert np.abs(tuned - plain).max() > 1e-2 and enc.identity != base_identity
-    folder = enc.save_pretrained(tmp_path / "lora")
-    assert (folder / "adapter" / "adapter_config.json").is_file()
-    loaded = SpectrumEncoder.from_pretrained(folder)
-    np.testing.assert_array_equal(loaded.encode(SPECTRA), tuned)
-    assert loaded.identity == enc.identity
-
-
-def test_reference_base_saves_only_adapter(tiny_dir, tmp_path):
-    enc = SpectrumEncoder.from_base(tiny_dir, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    _randomise_lora(enc, seed=1)
-    folder = enc.save_pretrained(tmp_path / "ref", reference_base=True)
-    assert not list(folder.glob("*.safetensors")) and (folder / "adapter").is_dir()
-    loaded = SpectrumEncoder.from_pretrained(folder)
-    np.testing.assert_array_equal(loaded.encode(SPECTRA[:10]), enc.encode(SPECTRA[:10]))
-
-
-def test_stacked_adapters_merge_a_then_attach_b(tiny_dir, tmp_path):
-    a = SpectrumEncoder.from_base(tiny_dir, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    _randomise_lora(a, seed=2)
-    a.model.save_pretrained(str(tmp_path / "adapter_a"))  # a plain peft adapter, as from the Hub
-    merged_a = a.encode(SPECTRA[:10])
-
-    stacked = SpectrumEncoder.from_base(tiny_dir, merge_adapters=[tmp_path / "adapter_a"],
-                                        lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    np.testing.assert_allclose(stacked.encode(SPECTRA[:10]), merged_a, atol=1e-5)  # B starts at zero
-    _randomise_lora(stacked, seed=3)
-    with_b = stacked.encode(SPECTRA[:10])
-    assert np.abs(with_b - merged_a).max() > 1e-2
-    assert stacked.config["merged_adapters"] == [str(tmp_path / "adapter_a")]
-    folder = stacked.save_pretrained(tmp_path / "stacked")
-    np.testing.assert_array_equal(SpectrumEncoder.from_pretrained(folder).encode(SPECTRA[:10]), with_b)
-    by_reference = stacked.save_pretrained(tmp_path / "stacked_ref", reference_base=True)
-    np.testing.assert_allclose(SpectrumEncoder.from_pretrained(by_reference).encode(SPECTRA[:10]), with_b,
-                               atol=1e-6)
-
-
-# ---- exports and card -------------------------------------------------------------------------------
-def test_sentence_transformers_export_matches(tiny_dir, tmp_path):
+# ---- save / load / identity -------------------------------------------------------------------------
+def test_save_load_identical_identity_stable_and_a_sentence_transformer(encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from llm4ms.model.st_export import export_sentence_transformer
+    folder = encoder.save_pretrained(tmp_path / "enc")
+    reloaded = SpectrumEncoder.from_pretrained(folder)
+    np.testing.assert_allclose(reloaded.encode(SPECTRA), encoder.encode(SPECTRA), atol=1e-6)
+    assert reloaded.identity == encoder.identity
+    assert json.loads((folder / CONFIG_NAME).read_text())["identity"] == encoder.identity
+    theirs = SentenceTransformer(str(folder), device="cpu", trust_remote_code=True).encode(encoder.texts(SPECTRA))
+    np.testing.assert_allclose(theirs, encoder.encode(SPECTRA), atol=1e-5)
+    other = SpectrumEncoder.from_base(build_tiny(tmp_path / "other", seed=1), device="cpu")
+    assert other.identity != encoder.identity
+    assert SpectrumEncoder.from_base(encoder.body.name_or_path, pooling="last_token",
+                                     device="cpu").identity != encoder.identity
 
-    enc = SpectrumEncoder.from_base(tiny_dir, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    _randomise_lora(enc, seed=4)
-    enc.tokenizer.padding_side = "left"  # the export must still match
-    expected = enc.encode(SPECTRA, batch_size=8)
-    folder = export_sentence_transformer(enc, tmp_path / "st")
-    st = SentenceTransformer(str(folder), device="cpu")
-    got = st.encode(enc.texts(SPECTRA), batch_size=8, convert_to_numpy=True)
-    np.testing.assert_allclose(got, expected, atol=1e-4)
-    assert json.loads((folder / "config.json").read_text())["is_causal"] is False
-    assert enc.tokenizer.padding_side == "left"
+
+def test_lora_is_merged_on_save_and_reloads_identically(tiny_dir, tmp_path):
+    encoder = SpectrumEncoder.from_base(tiny_dir, device="cpu")
+    plain = encoder.encode(SPECTRA)
+    encoder.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))
+    np.testing.assert_allclose(encoder.encode(SPECTRA), plain, atol=1e-6)  # LoRA B starts at zero
+    _randomise_lora(encoder, 0)
+    adapted = encoder.encode(SPECTRA)
+    assert not np.allclose(adapted, plain, atol=1e-4)
+    folder = encoder.save_pretrained(tmp_path / "lora")
+    assert not (folder / "adapter_config.json").exists()  # weights merged: a plain sentence-transformers folder
+    reloaded = SpectrumEncoder.from_pretrained(folder)
+    np.testing.assert_allclose(reloaded.encode(SPECTRA), adapted, atol=1e-5)
+    assert reloaded.config["merged_adapters"] == 1
+
+
+def test_stacked_adapters_merge_a_then_attach_b(tiny_dir):
+    encoder = SpectrumEncoder.from_base(tiny_dir, device="cpu")
+    encoder.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))
+    _randomise_lora(encoder, 1)
+    after_a = encoder.encode(SPECTRA)
+    encoder.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))  # merges A, attaches a fresh B
+    np.testing.assert_allclose(encoder.encode(SPECTRA), after_a, atol=1e-5)
+    trainable = [n for n, p in encoder.body.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    _randomise_lora(encoder, 2)
+    assert not np.allclose(encoder.encode(SPECTRA), after_a, atol=1e-4)
+    encoder.merge_lora()
+    assert encoder.config["merged_adapters"] == 2
+    assert not any("lora_" in n for n, _ in encoder.body.named_parameters())
+
+
+def test_hub_id_loads_through_snapshot_download(encoder, tmp_path, monkeypatch):
+    """Hub loading is the same code as a folder once `huggingface_hub` has the files; offline -> one line."""
+    import huggingface_hub
+
+    folder = encoder.save_pretrained(tmp_path / "hub-layout")
+    calls = []
+
+    def fake_snapshot_download(repo_id, repo_type=None, **kwargs):
+        calls.append((repo_id, repo_type))
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    loaded = SpectrumEncoder.from_pretrained("someone/spectrum-encoder")
+    assert calls == [("someone/spectrum-encoder", "model")] and loaded.identity == encoder.identity
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda **kw: (_ for _ in ()).throw(OSError("offline mode")))
+    with pytest.raises(ConfigError, match="cannot fetch it from the Hub"):
+        SpectrumEncoder.from_pretrained("someone/other")
 
 
 def test_model_card_contents(encoder, tmp_path):
-    encoder.config["training"] = {"data": "MassBank EI (CC BY)", "license": "cc-by-4.0", "steps": 1000}
-    encoder.config["scores"] = {"massbank_replicates": {"recall@1": 0.75}}
+    encoder.config["training"] = {"stages": [{"stage": "supervised", "steps": 3}], "license": "cc-by-4.0",
+                                  "data": "MassBank EI (CC BY)"}
+    encoder.config["scores"] = {"recall@1": 0.75}
     try:
         card = (encoder.save_pretrained(tmp_path / "card") / "README.md").read_text()
     finally:
         encoder.config["training"], encoder.config["scores"] = {}, {}
     front = card.split("---")[1]
-    assert "library_name: llm4ms" in front and "license: cc-by-4.0" in front and "base_model:" in front
-    for section in ("## What it is", "## How to use", "## Input text", "## Training data and licences",
-                    "## Measured scores", "## Limitations"):
+    assert "library_name: llm4ms" in front and "license: cc-by-4.0" in front
+    for section in ("## What it is", "## How to use", "## Input text", "## Embedding", "## Training data",
+                    "## Measured scores", "## Limitations", "## Versions"):
         assert section in card
     assert "llm4ms-v2" in card and "recall@1: 0.75" in card and "MassBank EI (CC BY)" in card
-    assert encoder.identity in card
-    bare = (encoder.save_pretrained(tmp_path / "bare") / "README.md").read_text()
-    assert "Not measured yet." in bare
+    assert encoder.identity in card and "SentenceTransformer" in card

@@ -32,8 +32,8 @@ def test_prepare_truncated_smollm2_encodes(tmp_path):
     folder = smollm2.prepare_smollm2(tmp_path / "smol2", num_layers=2, dtype="float32")
     assert smollm2.prepare_smollm2(folder, num_layers=2) == folder  # idempotent, no reconversion
     enc = SpectrumEncoder.from_base(folder, textualizer="llm4ms")
-    assert enc.causal_lm.config.num_hidden_layers == 2 and enc.dim == 576
-    assert probe_bidirectional(enc.body, enc.causal_lm.config.vocab_size)
+    assert enc.body.config.num_hidden_layers == 2 and enc.dim == 576
+    assert probe_bidirectional(enc.body, enc.body.config.vocab_size)
     vectors = enc.encode(["base_peak@43,max_peak@41", "base_peak@91,max_peak@65", "base_peak@43,max_peak@41"])
     assert vectors.shape == (3, 576)
     np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from _training_helpers import synthetic_spectra
-from llm4ms.model import SpectrumEncoder
+from llm4ms.model.encoder import SpectrumEncoder, is_model_folder
 from llm4ms.model.peak_model import PEAK_TEXTUALIZER, build_peak_model
 from llm4ms.model.peak_vocab import bin_relative_intensity, build_peak_tokenizer, token_weights
-from llm4ms.model.spectrum_model import SpectrumModel, is_spectrum_model_folder
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +38,9 @@ def test_one_token_per_peak_and_intensity_weights():
 def test_folder_is_a_sentence_transformer_with_the_same_vectors(peak_folder):
     from sentence_transformers import SentenceTransformer
 
-    assert is_spectrum_model_folder(peak_folder)
+    assert is_model_folder(peak_folder)
     model = SpectrumEncoder.from_pretrained(peak_folder)
-    assert isinstance(model, SpectrumModel)
+    assert isinstance(model, SpectrumEncoder)
     spectra = synthetic_spectra(5, 2)
     ours = model.encode(spectra)
     plain = SentenceTransformer(str(peak_folder), trust_remote_code=True, device="cpu").encode(model.texts(spectra))
@@ -51,9 +50,9 @@ def test_folder_is_a_sentence_transformer_with_the_same_vectors(peak_folder):
 
 
 def test_save_load_keeps_identity_and_vectors(peak_folder, tmp_path):
-    model = SpectrumModel.from_pretrained(peak_folder)
+    model = SpectrumEncoder.from_pretrained(peak_folder)
     spectra = synthetic_spectra(3, 1)
-    again = SpectrumModel.from_pretrained(model.save_pretrained(tmp_path / "copy"))
+    again = SpectrumEncoder.from_pretrained(model.save_pretrained(tmp_path / "copy"))
     assert again.identity == model.identity
     np.testing.assert_array_equal(again.encode(spectra), model.encode(spectra))
     with torch.no_grad():
@@ -63,7 +62,7 @@ def test_save_load_keeps_identity_and_vectors(peak_folder, tmp_path):
 
 
 def test_attention_is_bidirectional(peak_folder):
-    model = SpectrumModel.from_pretrained(peak_folder)
+    model = SpectrumEncoder.from_pretrained(peak_folder)
     transformer = model.st[0]
     first = transformer.preprocess(["41:5 43:9 57:2"])
     second = transformer.preprocess(["41:5 43:9 58:2"])  # only the last token differs
@@ -91,7 +90,7 @@ def test_untrained_peak_model_ranks_like_sqrt_cosine():
 
     with tempfile.TemporaryDirectory() as tmp:
         build_peak_model(tmp + "/m", max_mz=300, hidden_size=128, num_layers=1, heads=4, intermediate_size=128)
-        model = SpectrumModel.from_pretrained(tmp + "/m")
+        model = SpectrumEncoder.from_pretrained(tmp + "/m")
         spectra = synthetic_spectra(20, 2, seed=5)
         emb = model.encode(spectra)
     queries, library = emb[0::2], emb[1::2]
@@ -100,10 +99,10 @@ def test_untrained_peak_model_ranks_like_sqrt_cosine():
 
 
 def test_textualizer_is_owned_by_the_first_module(peak_folder, tmp_path):
-    model = SpectrumModel.from_pretrained(peak_folder)
+    model = SpectrumEncoder.from_pretrained(peak_folder)
     assert model.textualizer == PEAK_TEXTUALIZER
     model.st[0].textualizer = replace(PEAK_TEXTUALIZER, top_n=7)
-    again = SpectrumModel.from_pretrained(model.save_pretrained(tmp_path / "m7"))
+    again = SpectrumEncoder.from_pretrained(model.save_pretrained(tmp_path / "m7"))
     assert again.textualizer.top_n == 7
     assert len(again.texts(synthetic_spectra(1, 1, peaks=12))[0].split()) == 7
 
@@ -120,4 +119,4 @@ def test_folder_with_python_code_never_runs_it(peak_folder, tmp_path):
     from llm4ms.errors import ConfigError
 
     with pytest.raises((ConfigError, ValueError, ImportError)):
-        SpectrumModel.from_pretrained(crafted)
+        SpectrumEncoder.from_pretrained(crafted)

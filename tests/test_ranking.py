@@ -82,7 +82,7 @@ def _with_masses(spectra):
 def test_search_and_evaluate_rank_identically(fitted_model, tmp_path):
     from llm4ms.evaluate.embedding_scorer import EncoderScorer
     from llm4ms.model import SpectrumEncoder
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     spectra = _with_masses(synthetic_spectra(15, 2, seed=2))
     queries, library_spectra = spectra[0::2], spectra[1::2]

@@ -10,7 +10,6 @@ from llm4ms.errors import SpectrumFormatError
 from llm4ms.io.formats import (detect_format, estimate_record_count, format_name, sniff_format, spectrum_suffix,
                                suffix_for)
 from llm4ms.mass import mass_window, sort_by_mass
-from llm4ms.metrics import recall_at_k, retrieval_recall
 
 
 def test_mass_window_ignores_unknown_masses_and_returns_ascending_indices():
@@ -20,22 +19,6 @@ def test_mass_window_ignores_unknown_masses_and_returns_ascending_indices():
     assert mass_window(sorted_masses, order, 100.1, 0.5).tolist() == [0, 2, 3, 5]
     assert mass_window(sorted_masses, order, 100.0, 0.0).tolist() == [0, 5]
     assert mass_window(sorted_masses, order, 300.0, 0.5).size == 0
-
-
-def test_retrieval_recall_is_recall_at_k_of_cosine_search():
-    rng = np.random.default_rng(0)
-    lib = rng.normal(size=(20, 8)).astype(np.float32)
-    queries = lib[[3, 7, 11]] + 0.3 * rng.normal(size=(3, 8)).astype(np.float32)
-    lib_keys = [f"KEY{i % 10:011d}-X-N" for i in range(20)]
-    query_keys = [lib_keys[3], lib_keys[7], None]  # a query without a key is not counted
-    got = retrieval_recall(queries, query_keys, lib, lib_keys, ks=(1, 5, 50))  # k beyond the library is fine
-    sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (lib / np.linalg.norm(lib, axis=1, keepdims=True)).T
-    top = np.argsort(-sims, axis=1, kind="stable")
-    padded = np.full((3, 50), None, dtype=object)
-    padded[:, :20] = np.asarray(lib_keys, dtype=object)[top]
-    expected = recall_at_k(query_keys, padded, ks=(1, 5, 50))["inchikey14"]
-    assert got == {f"recall@{k}": round(100 * expected[str(k)], 2) for k in (1, 5, 50)}
-    assert got["recall@50"] == 100.0
 
 
 @pytest.mark.parametrize("name, suffix, fmt", [("a.MSP", ".msp", "msp"), ("x/b.mgf.GZ", ".mgf.gz", "mgf"),

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from llm4ms.errors import Llm4msError, ModelMismatchError
-from llm4ms.index import IndexSpec
+from llm4ms.library import IndexSpec
 from llm4ms.report import format_hit_table, write_hits
-from llm4ms.search import Library
+from llm4ms.library import Library
 from llm4ms.utils import atomic_open
 
 from _fakes import FakeEncoder, random_spectra
@@ -149,3 +149,14 @@ def test_rerank_orders_by_classic_score(library, spectra):
     assert [h.library_index for h in wcs] == [7]
     with pytest.raises(Llm4msError, match="unknown similarity"):
         library.search([query], encoder=FakeEncoder(), rerank="nope")
+
+
+def test_library_package_exports_its_public_names():
+    import importlib
+
+    import llm4ms.library as package
+
+    assert sorted(package.__all__) == sorted(package._EXPORTS)
+    for name in package.__all__:  # each name is its owner module's own object
+        assert getattr(package, name) is getattr(importlib.import_module(package._EXPORTS[name]), name)
+    assert package.Library is Library

@@ -1,20 +1,18 @@
-"""Collators, losses, augmentation, mining, recall: fast unit tests, no model training."""
+"""MNTP masking, augmentation, mining, recall: fast unit tests, no model training."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from _training_helpers import synthetic_spectra
-from llm4ms.metrics import retrieval_recall
 from llm4ms.spectrum import Spectrum
 from llm4ms.training import augment
-from llm4ms.training.collators import IGNORE_INDEX, MNTPCollator, TripleCollator, ensure_mask_token
-from llm4ms.training.losses import info_nce
 from llm4ms.training.mining import build_triples, mine_negatives, nearest_other, tanimoto_neighbors
-from llm4ms.training.trainers import batch_indices
+from llm4ms.training.mntp import MNTPCollator, ensure_mask_token
+
+IGNORE_INDEX = -100
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +25,8 @@ def tokenizer():
 
 def test_mntp_masking_statistics(tokenizer):
     text = " ".join(f"{m}:{m % 9}" for m in range(40, 250, 3))
-    collator = MNTPCollator(tokenizer, mask_probability=0.2, generator=torch.Generator().manual_seed(0))
-    batch = collator([text] * 64)
+    collator = MNTPCollator(tokenizer, mask_probability=0.2, seed=0)
+    batch = collator([tokenizer(text, return_special_tokens_mask=True) for _ in range(64)])
     ids = tokenizer([text] * 64, return_tensors="pt")["input_ids"]
     special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
     masked = batch["labels"] != IGNORE_INDEX
@@ -44,8 +42,9 @@ def test_mntp_masking_statistics(tokenizer):
 
 
 def test_mntp_masking_respects_padding(tokenizer):
-    collator = MNTPCollator(tokenizer, mask_probability=0.5, generator=torch.Generator().manual_seed(1))
-    batch = collator(["40:1", " ".join(f"{m}:1" for m in range(40, 200, 2))])
+    collator = MNTPCollator(tokenizer, mask_probability=0.5, seed=1)
+    batch = collator([tokenizer(t, return_special_tokens_mask=True)
+                      for t in ("40:1", " ".join(f"{m}:1" for m in range(40, 200, 2)))])
     pads = batch["attention_mask"] == 0
     assert pads.any() and not (batch["labels"][pads] != IGNORE_INDEX).any()
 
@@ -67,38 +66,6 @@ def test_ensure_mask_token_adds_and_resizes():
     vocab_tok = train_spectrum_tokenizer(["a_b c_d"] * 5, vocab_size=120)
     vocab_tok.mask_token = None
     assert ensure_mask_token(vocab_tok, None, preferred="_") == vocab_tok.get_vocab()["_"]
-
-
-def test_triple_collator_flattens_negatives(tokenizer):
-    rows = [{"anchor": "40:1", "positive": "41:1", "negatives": ["42:1", "43:1", "44:1"]},
-            {"anchor": "50:1", "positive": "51:1", "negatives": ["52:1", "53:1"]}]
-    batch = TripleCollator(tokenizer)(rows)
-    assert batch["num_negatives"] == 2 and batch["negatives"]["input_ids"].shape[0] == 4
-    assert batch["anchor"]["input_ids"].shape[0] == 2
-
-
-def test_info_nce_matches_hand_computation():
-    g = torch.Generator().manual_seed(0)
-    a, p, n = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g), torch.randn(3, 2, 5, generator=g)
-    scale = 7.0
-    an = a / a.norm(dim=1, keepdim=True)
-    cands = [x / x.norm() for x in list(p) + list(n.reshape(-1, 5))]
-    expected = 0.0
-    for i in range(3):
-        logits = [scale * float(an[i] @ c) for c in cands]
-        expected += -(logits[i] - math.log(sum(math.exp(v) for v in logits)))
-    expected /= 3
-    assert info_nce(a, p, n, scale=scale).item() == pytest.approx(expected, rel=1e-5)
-    in_batch_only = info_nce(a, p, scale=scale).item()
-    assert in_batch_only < info_nce(a, p, n, scale=scale).item()  # more negatives, larger loss
-    sym = info_nce(a, p, scale=scale, symmetric=True).item()
-    assert sym == pytest.approx(0.5 * (in_batch_only + info_nce(p, a, scale=scale).item()), rel=1e-5)
-
-
-def test_info_nce_is_small_for_perfect_pairs():
-    x = torch.eye(4)
-    assert info_nce(x, x, scale=50.0).item() < 1e-6
-    assert info_nce(x, x.roll(1, dims=0), scale=50.0).item() > 10
 
 
 def test_augmentations_are_reproducible_and_sane():
@@ -156,19 +123,3 @@ def test_mine_negatives_by_tanimoto_uses_structures():
                for i, s in enumerate(smiles)]
     neg = mine_negatives(spectra, 1, "tanimoto")
     assert neg[:, 0].tolist() == [1, 0, 3, 2]
-
-
-def test_retrieval_recall_hand_case():
-    lib = np.eye(3, dtype=np.float32)
-    queries = np.array([[1, 0.1, 0], [0, 0, 1], [0.2, 1, 0.9]], dtype=np.float32)
-    scores = retrieval_recall(queries, ["a", "x", "c"], lib, ["a", "b", "c"], ks=(1, 2))
-    assert scores == {"recall@1": pytest.approx(100 / 3, abs=0.01), "recall@2": pytest.approx(200 / 3, abs=0.01)}
-
-
-def test_batch_indices_cover_each_epoch_and_are_deterministic():
-    seen = sum((batch_indices(10, 3, seed=1, micro_step=s) for s in range(3)), [])
-    assert len(set(seen)) == 9  # 3 batches of 3 per epoch, drop-last
-    assert batch_indices(10, 3, 1, 4) == batch_indices(10, 3, 1, 4)
-    assert batch_indices(10, 3, 1, 0) != batch_indices(10, 3, 1, 3)  # next epoch, new order
-    halves = batch_indices(10, 2, 1, 0, 0, 2) + batch_indices(10, 2, 1, 0, 1, 2)
-    assert len(set(halves)) == 4

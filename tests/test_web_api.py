@@ -128,6 +128,72 @@ def test_csv_download_matches_json_hits(server):
     assert [r["library_index"] for r in rows] == [str(h["library_index"]) for q in as_json["queries"] for h in q["hits"]]
 
 
+def test_uploads_pasted_text_and_csv_make_no_temporary_files(server, monkeypatch):
+    """Uploads, pasted text and the CSV download are read and written in memory (`read_spectra_text`)."""
+    import gzip
+    import tempfile
+
+    made = []
+
+    def refuse(name):
+        def call(*args, **kwargs):
+            made.append(name)
+            raise AssertionError(f"tempfile.{name} called")
+        return call
+
+    for name in ("TemporaryDirectory", "mkdtemp", "mkstemp", "NamedTemporaryFile", "TemporaryFile"):
+        monkeypatch.setattr(tempfile, name, refuse(name))
+    queries = library_spectra(60)[30:32]
+    pasted = "\n".join(f"{m:g}\t{i:.3f}" for m, i in zip(queries[0].mz, queries[0].intensities))
+    files = [("files", ("a.msp", msp_text(queries[:1]))),
+             ("files", ("b.msp.gz", gzip.compress(msp_text(queries[1:]).encode("utf-16"))))]
+    body = server.post("/api/search", files=files, data={"text": pasted, "k": "1"})
+    assert body.status_code == 200, body.text
+    assert [(q["name"], q["hits"][0]["library_index"]) for q in body.json()["queries"]] == [
+        ("pasted", 30), ("compound 30", 30), ("compound 31", 31)]
+    assert server.post("/api/search", json={"text": pasted, "k": 1}).json()["queries"][0]["name"] == "pasted"
+    table = server.post("/api/search.csv", files=files, data={"k": "2"})
+    assert table.status_code == 200 and len(list(csv.DictReader(io.StringIO(table.text)))) == 4
+    bad = server.post("/api/search", files=[("files", ("bad.msp", "Name: x\nNum Peaks: 2\n41 10\n43 abc\n"))])
+    assert bad.status_code == 400 and bad.json()["error"].startswith("bad.msp, record 1, line 4: ")
+    assert made == []
+
+
+def test_csv_download_is_what_the_cli_writes(server, tmp_path):
+    from llm4ms.io import read_spectra_text
+    from llm4ms.report import write_hits
+
+    text = msp_text(library_spectra(60)[40:42])
+    downloaded = server.post("/api/search.csv", files=[("files", ("q.msp", text))], data={"k": "3"}).text
+    library = build_library(tmp_path / "lib")
+    results = library.search(list(read_spectra_text(text, "msp")), k=3, encoder=FakeEncoder())
+    write_hits(results, tmp_path / "hits.csv")
+    assert downloaded == (tmp_path / "hits.csv").read_text(encoding="utf-8")
+
+
+def test_openapi_request_bodies_are_the_validating_models(server):
+    from llm4ms.io.formats import EXTENSIONS
+    from llm4ms.web.app import MirrorRequest, SearchRequest, SearchUpload
+
+    spec = server.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, expected in (("/api/search", {"application/json": SearchRequest, "multipart/form-data": SearchUpload}),
+                           ("/api/search.csv", {"application/json": SearchRequest,
+                                                "multipart/form-data": SearchUpload}),
+                           ("/api/mirror", {"application/json": MirrorRequest})):
+        content = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert set(content) == set(expected)
+        for ctype, model in expected.items():
+            name = content[ctype]["schema"]["$ref"].rsplit("/", 1)[-1]
+            own = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            own.pop("$defs", None)
+            assert schemas[name] == own
+    upload = schemas["SearchUpload"]["properties"]
+    assert set(upload) == set(SearchUpload.model_fields) >= {"files", "text", "k", "mass", "mass_tolerance"}
+    assert upload["files"]["type"] == "array" and ".jcamp" in upload["files"]["description"]
+    assert server.get("/api/library").json()["formats"] == {k: list(v) for k, v in EXTENSIONS.items()}
+
+
 @pytest.mark.parametrize("kwargs, status, fragment", [
     (dict(files=[("files", ("bad.msp", "Name: x\nNum Peaks: 2\n41 10\n43 abc\n"))]), 400,
      "bad.msp, record 1, line 4"),

@@ -146,7 +146,7 @@ def screenshot(out: Path, n_library: int = 3000) -> None:
     from itertools import islice
 
     from llm4ms.io import read_spectra, write_msp
-    from llm4ms.search import Library
+    from llm4ms.library import Library
     from llm4ms.web import create_app
     from tests._fakes import FakeEncoder
     from tests._web_helpers import ServerThread

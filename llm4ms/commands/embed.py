@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from llm4ms.index import INDEX_KINDS
+from llm4ms.library.index import INDEX_KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,7 @@ def process_device() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from llm4ms.defaults import load_encoder
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     shard = parse_shard(args.shard)
     out = shard_folder(args.out, shard) if shard else args.out

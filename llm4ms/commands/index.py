@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from llm4ms.index import INDEX_KINDS
+from llm4ms.library.index import INDEX_KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm4ms.index import IndexSpec
-    from llm4ms.search import Library
+    from llm4ms.library import IndexSpec
+    from llm4ms.library import Library
 
     library = Library.load(args.library)
     spec = IndexSpec(kind=args.type, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,

@@ -21,14 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from llm4ms.defaults import default_model_path
     from llm4ms.errors import ConfigError
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     path = Path(args.path) if args.path else default_model_path()
     if path is None:
         raise ConfigError("give a library or model folder")
     if (path / "manifest.json").exists():
         if args.verify:
-            from llm4ms.store import verify_library
+            from llm4ms.library import verify_library
 
             problems = verify_library(path)
             if problems:

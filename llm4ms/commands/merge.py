@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from llm4ms.index import INDEX_KINDS
+from llm4ms.library.index import INDEX_KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from llm4ms.errors import ConfigError
-    from llm4ms.search import Library
+    from llm4ms.library import Library
 
     root = Path(args.library)
     shards = sorted(root.glob("shard-*-of-*"))

@@ -49,8 +49,9 @@ def hit_at(library: Any, query: Spectrum, rank: int, k: Optional[int] = None, en
     k = k if k is not None else max(10, rank)
     if k < rank:
         raise ConfigError(f"-k {k} is smaller than --hit {rank}")
-    if mass is not None and mass_tolerance is None:
-        raise ConfigError("--mass needs --mass-tolerance")
+    from llm4ms.query_checks import CLI_NAMES, check_search_settings
+
+    check_search_settings(k, mass=mass, mass_tolerance=mass_tolerance, names=CLI_NAMES)
     hits = library.search([query], k=k, encoder=encoder, mass_tolerance=mass_tolerance,
                           query_masses=[mass] if mass is not None else None)[0]
     if len(hits) < rank:

@@ -53,12 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from llm4ms.defaults import open_library
     from llm4ms.errors import ConfigError
     from llm4ms.io import ReadReport, read_spectra
+    from llm4ms.query_checks import CLI_NAMES, check_search_settings
     from llm4ms.report import format_hit_table, write_hits
 
-    if args.k < 1:
-        raise ConfigError("-k must be at least 1")
-    if args.mass is not None and args.mass_tolerance is None:
-        raise ConfigError("--mass needs --mass-tolerance")
+    check_search_settings(args.k, mass=args.mass, mass_tolerance=args.mass_tolerance, min_score=args.min_score,
+                          rerank_depth=args.rerank_depth, names=CLI_NAMES)
     report = ReadReport(path=args.query)
     queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report,
                                require_searchable=True))
@@ -72,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fusion is not None and not 0.0 <= args.fusion <= 1.0:
         raise ConfigError("--fusion must lie in [0, 1]")
-    if args.rerank_depth is not None and args.rerank_depth < 1:
-        raise ConfigError("--rerank-depth must be at least 1")
     ranking = resolve_ranking(model_ranking(library.encoder(encoder)), fusion=args.fusion, rerank=args.rerank,
                               depth=args.rerank_depth, prior=args.prior)
     log.info("ranking: %s", ranking.describe())

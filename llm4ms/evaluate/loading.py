@@ -19,7 +19,7 @@ def load_spectra(path: str | Path) -> list[Spectrum]:
     if path.is_dir():
         if not (path / "manifest.json").exists():
             raise ConfigError(f"{path}: a folder must be a library built by `llm4ms embed` (no manifest.json)")
-        from llm4ms.search import Library
+        from llm4ms.library import Library
 
         library = Library.load(path)
         return [library.spectrum(i) for i in range(len(library))]

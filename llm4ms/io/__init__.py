@@ -4,22 +4,27 @@
 >>> for spectrum in read_spectra("library.msp.gz", skip_invalid=True, report=report):
 ...     ...
 >>> report.read, report.skipped, report.errors[:3]
+>>> spectra = list(read_spectra_text(uploaded_bytes, "msp", name="upload.msp"))
 
-Formats come from the extension (after an optional ``.gz``) or from ``format=``. A bad record raises
-`llm4ms.errors.SpectrumFormatError` naming the file, record and line; with ``skip_invalid=True`` it is
-counted in the report instead and reading goes on at the next record. Nothing is dropped silently:
-records read with a problem (duplicate m/z merged, no positive peak) are counted as warnings in the
-report and logged once per kind. What every reader checks is written down in `llm4ms.io.validate`.
+Formats come from the extension (after an optional ``.gz``) or from ``format=``; spectrum text held in
+memory (``str`` or ``bytes``, gzip bytes too) is read by `read_spectra_text` with the same readers,
+decoding and checks, its format given (`llm4ms.io.formats` decides one from a name or from the text).
+A bad record raises `llm4ms.errors.SpectrumFormatError` naming the file (or the data's `name`), record
+and line; with ``skip_invalid=True`` it is counted in the report instead and reading goes on at the next
+record. Nothing is dropped silently: records read with a problem (duplicate m/z merged, no positive peak)
+are counted as warnings in the report and logged once per kind. What every reader checks is written down
+in `llm4ms.io.validate`.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import IO, Callable, ContextManager, Iterable, Iterator, Optional, Union
 
 from llm4ms.errors import SpectrumFormatError
-from llm4ms.io._base import Item, LineSource, ReadReport, open_text
-from llm4ms.io.formats import EXTENSIONS, detect_format, format_name
+from llm4ms.io._base import Item, LineSource, ReadReport, open_data, open_text
+from llm4ms.io.formats import EXTENSIONS, detect_format, format_name, sniff_format
 from llm4ms.io.jcamp import iter_jcamp
 from llm4ms.io.keys import normalize_metadata
 from llm4ms.io.mgf import write_mgf, iter_mgf
@@ -28,8 +33,8 @@ from llm4ms.io.table import iter_table
 from llm4ms.io.validate import ReadWarning, require_searchable, summarize_warnings
 from llm4ms.spectrum import Spectrum
 
-__all__ = ["read_spectra", "ReadReport", "ReadWarning", "require_searchable", "write_msp", "write_mgf",
-           "normalize_metadata", "detect_format", "FORMATS"]
+__all__ = ["read_spectra", "read_spectra_text", "ReadReport", "ReadWarning", "require_searchable", "write_msp",
+           "write_mgf", "normalize_metadata", "detect_format", "sniff_format", "FORMATS"]
 
 Reader = Callable[[Iterable[str], str], Iterator[Item]]
 
@@ -57,17 +62,44 @@ def read_spectra(path: Union[str, os.PathLike], format: Optional[str] = None, sk
     if report is None:
         report = ReadReport()
     report.path = path_text
-    return _read(Path(path), FORMATS[name][0], skip_invalid, report, require_searchable)
+    return _read(lambda: open_text(path, report), path_text, FORMATS[name][0], skip_invalid, report,
+                 require_searchable)
 
 
-def _read(path: Path, reader: Reader, skip_invalid: bool, report: ReadReport,
-          require_searchable: bool = False) -> Iterator[Spectrum]:
+def read_spectra_text(data: Union[str, bytes, bytearray, memoryview], format: str, name: str = "<text>",
+                      skip_invalid: bool = False, report: Optional[ReadReport] = None,
+                      require_searchable: bool = False, default_name: Optional[str] = None) -> Iterator[Spectrum]:
+    """Stream the spectra of spectrum text held in memory, exactly as `read_spectra` reads a file.
+
+    `data` is the text (``str``) or a file's bytes: gzip data (by its magic bytes) is unpacked as a stream,
+    then decoded as a file is (UTF-16/32 by byte-order mark, strict UTF-8, else latin-1; `report.encoding`
+    says which, and stays empty for a ``str``). `format` is required (``"msp"``, ``"mgf"``, ``"table"``,
+    ``"jcamp"`` or an alias; `llm4ms.io.formats.detect_format` / `sniff_format` decide one from a name or the
+    text). `name` stands for the data where a file's path would: errors name it with the record and line.
+    `default_name` names (and ids) a plain peak list's spectrum, which from a file is named after its stem
+    (the stem of `name` when None). No data at all is an "empty file" error, as for a file.
+    """
+    fmt = format_name(format, name)
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"read_spectra_text reads str or bytes, not {type(data).__name__}; "
+                        "pass a path to read_spectra")
+    if report is None:
+        report = ReadReport()
+    report.path = name
+    reader = FORMATS[fmt][0]
+    if default_name is not None and fmt == "table":
+        reader = functools.partial(iter_table, default_name=default_name)
+    return _read(lambda: open_data(data, name, report), name, reader, skip_invalid, report, require_searchable)
+
+
+def _read(open_handle: Callable[[], ContextManager[IO[str]]], where: str, reader: Reader, skip_invalid: bool,
+          report: ReadReport, require_searchable: bool = False) -> Iterator[Spectrum]:
     seen = 0
     first: dict[str, str] = {}
     counts: dict[str, int] = {}
     try:
-        with open_text(path, report) as handle:
-            for item in reader(LineSource(handle, str(path)), str(path)):
+        with open_handle() as handle:
+            for item in reader(LineSource(handle, where), where):
                 if isinstance(item, ReadWarning):
                     if item.spectrum is None or not require_searchable:
                         report.add_warning(item)
@@ -87,6 +119,6 @@ def _read(path: Path, reader: Reader, skip_invalid: bool, report: ReadReport,
                 report.read += 1
                 yield item
     finally:
-        summarize_warnings(str(path), counts, first)
+        summarize_warnings(where, counts, first)
     if seen == 0:
-        raise SpectrumFormatError("empty file: no spectra found", str(path))
+        raise SpectrumFormatError("empty file: no spectra found", where)

@@ -17,17 +17,19 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, ClassVar, Iterator, Optional, Sequence, Union
+from typing import IO, Callable, ClassVar, ContextManager, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from llm4ms.errors import SpectrumFormatError
+from llm4ms.io.formats import is_gzip, is_gzip_data
 from llm4ms.io.validate import (MAX_LINE_CHARS, MAX_MZ, Item, ReadWarning, first_bad_peak, looks_like_number,
                                 number_problem, parse_number, peak_problem)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Item", "ReadReport", "ReadWarning", "LineSource", "open_text", "parse_peak_lines", "PeakError"]
+__all__ = ["Item", "ReadReport", "ReadWarning", "LineSource", "open_text", "open_data", "parse_peak_lines",
+           "PeakError"]
 
 
 @dataclass
@@ -60,7 +62,7 @@ class ReadReport:
 
 # ---- opening files ------------------------------------------------------------------------------
 def _open_binary(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
 #: byte-order marks, longest first (a UTF-32-LE mark starts with the UTF-16-LE one)
@@ -76,19 +78,20 @@ def _bom(head: bytes) -> tuple[Optional[str], int]:
     return None, 0
 
 
-def _sniff_encoding(path: Path) -> tuple[str, int]:
-    """``(encoding, bytes to skip)`` for a file, checked over the whole file so a stream never switches.
+def _sniff_encoding(open_binary: Callable[[], IO[bytes]], where: str) -> tuple[str, int]:
+    """``(encoding, bytes to skip)`` for a byte stream, checked over all of it so a stream never switches.
 
-    A UTF-16 or UTF-32 byte-order mark selects that encoding (the whole file must then decode). Otherwise
-    'utf-8' if the file (after an optional UTF-8 BOM, which is skipped) decodes strictly as UTF-8, else
-    'latin-1' (which decodes any byte; a UTF-8 BOM is still skipped, so the first key stays intact).
-    NUL bytes in the first 64 KB of a file without a UTF-16/32 mark mean a binary file: an error.
-    Reads the file once in binary chunks (about 10 ms per 16 MB).
+    `open_binary` opens the stream (a file, gzip-unpacked or not, or bytes in memory); `where` names it in
+    errors. A UTF-16 or UTF-32 byte-order mark selects that encoding (the whole stream must then decode).
+    Otherwise 'utf-8' if the stream (after an optional UTF-8 BOM, which is skipped) decodes strictly as
+    UTF-8, else 'latin-1' (which decodes any byte; a UTF-8 BOM is still skipped, so the first key stays
+    intact). NUL bytes in the first 64 KB of a stream without a UTF-16/32 mark mean binary data: an error.
+    Reads the stream once in binary chunks (about 10 ms per 16 MB).
     """
     offset = skip = 0
     encoding = "utf-8"
     try:
-        with _open_binary(path) as handle:
+        with open_binary() as handle:
             first = True
             decoder = None
             while True:
@@ -98,7 +101,7 @@ def _sniff_encoding(path: Path) -> tuple[str, int]:
                     encoding = found or "utf-8"
                     if encoding == "utf-8" and b"\x00" in chunk[:65536]:
                         raise SpectrumFormatError("binary file (contains NUL bytes), not a text spectrum file",
-                                                  str(path))
+                                                  where)
                     decoder = codecs.getincrementaldecoder(encoding)("strict")
                     offset = skip if encoding == "utf-8" else 0
                     chunk = chunk[offset:]
@@ -111,36 +114,66 @@ def _sniff_encoding(path: Path) -> tuple[str, int]:
                     if encoding != "utf-8":
                         raise SpectrumFormatError(f"not valid {encoding.upper()} (byte {offset + err.start}) "
                                                   "although the file starts with its byte-order mark",
-                                                  str(path)) from None
+                                                  where) from None
                     logger.warning("%s: not valid UTF-8 (byte %d); reading it as latin-1",
-                                   path, offset + err.start)
+                                   where, offset + err.start)
                     return "latin-1", skip
                 offset += len(chunk)
             if decoder is not None:
                 decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         if encoding != "utf-8":
-            raise SpectrumFormatError(f"not valid {encoding.upper()}: truncated at the end", str(path)) from None
-        logger.warning("%s: truncated UTF-8 sequence at the end; reading it as latin-1", path)
+            raise SpectrumFormatError(f"not valid {encoding.upper()}: truncated at the end", where) from None
+        logger.warning("%s: truncated UTF-8 sequence at the end; reading it as latin-1", where)
         return "latin-1", skip
     except (gzip.BadGzipFile, zlib.error, EOFError) as err:
-        raise SpectrumFormatError(f"not a readable gzip file ({err})", str(path)) from None
+        raise SpectrumFormatError(f"not a readable gzip file ({err})", where) from None
     except OSError as err:
-        raise SpectrumFormatError(f"cannot read the file ({err.strerror or err})", str(path)) from None
+        raise SpectrumFormatError(f"cannot read the file ({err.strerror or err})", where) from None
     return encoding, (skip if encoding == "utf-8" else 0)
 
 
-@contextlib.contextmanager
-def open_text(path: Union[str, Path], report: Optional[ReadReport] = None) -> Iterator[IO[str]]:
+def open_text(path: Union[str, Path], report: Optional[ReadReport] = None) -> ContextManager[IO[str]]:
     """Open a (possibly gzipped) text file: UTF-16/32 by byte-order mark, strict UTF-8 (BOM dropped),
     else latin-1 (BOM dropped too); never lossy."""
     path = Path(path)
     if not path.is_file():
         raise SpectrumFormatError("file not found", str(path))
-    encoding, skip = _sniff_encoding(path)
+    return _open_stream(lambda: _open_binary(path), str(path), report)
+
+
+def open_data(data: Union[str, bytes, bytearray, memoryview], name: str,
+              report: Optional[ReadReport] = None) -> ContextManager[IO[str]]:
+    """Open spectrum text held in memory, as `open_text` opens a file; `name` stands for it in errors.
+
+    Bytes are decoded as a file's bytes are (gzip data, by its magic bytes, is unpacked first as a stream;
+    byte-order marks, strict UTF-8, else latin-1). A ``str`` is read as it is (a leading BOM character is
+    dropped, ``\\r\\n`` and ``\\r`` end lines as in a file; `report.encoding` stays empty: nothing is decoded).
+    """
+    if isinstance(data, str):
+        return _open_str(data, name)
+    data = bytes(data)
+    if is_gzip_data(data):
+        return _open_stream(lambda: gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"), name, report)
+    return _open_stream(lambda: io.BytesIO(data), name, report)
+
+
+@contextlib.contextmanager
+def _open_str(text: str, name: str) -> Iterator[IO[str]]:
+    if "\x00" in text[:65536]:
+        raise SpectrumFormatError("binary data (contains NUL characters), not spectrum text", name)
+    with io.StringIO(text[1:] if text.startswith("\ufeff") else text, newline=None) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _open_stream(open_binary: Callable[[], IO[bytes]], where: str,
+                 report: Optional[ReadReport]) -> Iterator[IO[str]]:
+    """A byte stream decoded as `_sniff_encoding` decides (the stream is opened twice: sniff, then read)."""
+    encoding, skip = _sniff_encoding(open_binary, where)
     if report is not None:
         report.encoding = encoding
-    raw = _open_binary(path)
+    raw = open_binary()
     if skip:
         raw.read(skip)
     text = io.TextIOWrapper(raw, encoding=encoding)

@@ -1,7 +1,8 @@
 """Spectrum file formats: names, extensions, detection from a file name or from text (the one owner).
 
-Readers (`llm4ms.io.read_spectra`), the progress-bar record count of `llm4ms embed` and the web app's
-uploads and pasted text all ask here which format a name or a text is.
+Readers (`llm4ms.io.read_spectra`, `read_spectra_text`), the progress-bar record count of `llm4ms embed` and
+the web app's uploads and pasted text all ask here which format a name or a text is, and whether a name or
+bytes are gzip.
 """
 from __future__ import annotations
 
@@ -30,9 +31,18 @@ _RECORD_START = {"msp": b"name:", "mgf": b"begin ions"}
 PathLike = Union[str, os.PathLike]
 
 
+#: the first bytes of gzip data
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def is_gzip(name: PathLike) -> bool:
     """Whether a file name ends in ``.gz`` (any case)."""
     return Path(name).name.lower().endswith(".gz")
+
+
+def is_gzip_data(data: bytes) -> bool:
+    """Whether bytes are gzip data (by the magic bytes at their start)."""
+    return bytes(data[:2]) == GZIP_MAGIC
 
 
 def spectrum_suffix(name: PathLike) -> str:
@@ -41,6 +51,14 @@ def spectrum_suffix(name: PathLike) -> str:
     if is_gzip(lower):
         return Path(lower[:-3]).suffix + ".gz"
     return Path(lower).suffix
+
+
+def spectrum_stem(name: PathLike) -> str:
+    """A file name without its directory, ``.gz`` and extension: ``data/queries.msp.gz`` -> ``queries``."""
+    base = Path(name).name
+    if is_gzip(base):
+        base = base[:-3]
+    return Path(base).stem
 
 
 def _supported() -> str:

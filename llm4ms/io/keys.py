@@ -74,6 +74,8 @@ EXPORT_KEYS: dict[str, dict[str, str]] = {
         # RTINSECONDS has a unit and our retention_time has none: keep the canonical spelling
         "retention_time": "RETENTION_TIME",
     },
+    # matchms metadata (`Spectrum.to_matchms`): its own names for id and name, the canonical names otherwise
+    "matchms": {"id": "spectrum_id", "name": "compound_name"},
 }
 
 _PARSED = NUMERIC_KEYS | {"ion_mode", "ms_level"}

@@ -3,8 +3,8 @@
 Two layouts:
 - a peak list (FastEI style): one spectrum per file, two columns m/z and intensity, comma, tab,
   semicolon or whitespace separated, with or without a header row (a first row that is not two
-  numbers is a header). Name and id are the file stem. Intensities are kept as given (0-1, 0-100,
-  0-999): normalisation happens downstream.
+  numbers is a header). Name and id are the file stem (or the reader's `default_name`). Intensities
+  are kept as given (0-1, 0-100, 0-999): normalisation happens downstream.
 - a long table: a header with an id (or name) column plus m/z and intensity columns; rows of one
   spectrum are consecutive. Other columns (smiles, inchikey, ...) become metadata from the first row.
 
@@ -17,11 +17,11 @@ Peak values and metadata then pass `llm4ms.io.validate.finish_record`.
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from llm4ms.errors import SpectrumFormatError
 from llm4ms.io._base import Item
+from llm4ms.io.formats import spectrum_stem
 from llm4ms.io.validate import (MAX_CELL_CHARS, RawMeta, ReadWarning, finish_record, looks_like_number,
                                 number_problem, parse_number, peak_problem)
 
@@ -38,13 +38,6 @@ def _squash(name: str) -> str:
 
 def _is_number(text: str) -> bool:
     return parse_number(text) is not None
-
-
-def file_stem(path: str) -> str:
-    name = Path(path).name
-    if name.lower().endswith(".gz"):
-        name = name[:-3]
-    return Path(name).stem
 
 
 class _Lines:
@@ -95,15 +88,19 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def iter_table(handle: Iterable[str], path: str) -> Iterator[Item]:
-    """Yield the spectrum (or spectra, for a long table) of a peak table file."""
+def iter_table(handle: Iterable[str], path: str, default_name: Optional[str] = None) -> Iterator[Item]:
+    """Yield the spectrum (or spectra, for a long table) of a peak table file.
+
+    A peak list's spectrum is named `default_name`, else after the stem of `path`.
+    """
     lines = _Lines(handle)
     rows = _rows(lines, path)
     first = next(rows, None)
     if first is None:
         return
     if len(first) >= 2 and _is_number(first[0]) and _is_number(first[1]):
-        yield from _peak_list(_chain_rows(first, rows), lines, path, 0, 1, first_line=lines.line)
+        yield from _peak_list(_chain_rows(first, rows), lines, path, 0, 1, first_line=lines.line,
+                              name=default_name)
     else:
         odd = next((cell for cell in first if looks_like_number(cell)), None)
         if odd is not None:
@@ -118,10 +115,11 @@ def iter_table(handle: Iterable[str], path: str) -> Iterator[Item]:
             if len(header) == 2:
                 mz_col, int_col = 0, 1
             else:
-                raise SpectrumFormatError(f"header {[c[:30] for c in first[:6]]!r} has no m/z and intensity columns", path, None,
-                                          lines.line)
+                raise SpectrumFormatError(f"header {[c[:30] for c in first[:6]]!r} has no m/z and intensity columns",
+                                          path, None, lines.line)
         if id_col is None:
-            yield from _peak_list(rows, lines, path, mz_col, int_col, first_line=lines.line + 1)
+            yield from _peak_list(rows, lines, path, mz_col, int_col, first_line=lines.line + 1,
+                                  name=default_name)
         else:
             yield from _long_table(rows, lines, path, [c.strip('"') for c in first], mz_col, int_col, id_col)
     if getattr(handle, "cut", False):
@@ -155,7 +153,7 @@ def _peak_value(cells: list[str], mz_col: int, int_col: int) -> tuple[float, flo
 
 
 def _peak_list(rows: Iterator[list[str]], lines: _Lines, path: str, mz_col: int, int_col: int,
-               first_line: int) -> Iterator[Item]:
+               first_line: int, name: Optional[str] = None) -> Iterator[Item]:
     mz: list[float] = []
     intensities: list[float] = []
     for cells in rows:
@@ -169,7 +167,7 @@ def _peak_list(rows: Iterator[list[str]], lines: _Lines, path: str, mz_col: int,
     if not mz:
         yield SpectrumFormatError("no peaks", path, 1, first_line)
         return
-    stem = file_stem(path)
+    stem = name or spectrum_stem(path)
     yield from finish_record(mz, intensities, {"name": stem, "id": stem}, path, 1, first_line)
 
 

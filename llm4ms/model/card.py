@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from llm4ms.spectrum import Spectrum
 from llm4ms.text import Textualizer
@@ -12,7 +12,7 @@ _EXAMPLE = Spectrum(mz=[27.0, 41.0, 43.0, 63.0, 74.0, 92.0, 134.0],
                     intensities=[35.0, 80.0, 100.0, 40.0, 12.0, 60.0, 4.0], metadata={"exact_mass": 134.08})
 
 
-def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> str:
+def render_model_card(config: dict[str, Any]) -> str:
     """Markdown with YAML front matter; sections follow the Hugging Face model-card layout."""
     base = config.get("base_model") or "unknown"
     training = config.get("training") or {}
@@ -31,9 +31,9 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "pipeline_tag: feature-extraction",
         "---",
     ]
-    merged = config.get("merged_adapters") or []
+    merged = int(config.get("merged_adapters") or 0)
     lora = config.get("lora")
-    merged_text = ", merged adapters: " + ", ".join(f"`{a}`" for a in merged) if merged else ""
+    merged_text = f", {merged} LoRA adapter(s) merged in by the training stages" if merged else ""
     lora_text = f", LoRA adapter r={lora['r']} alpha={lora['alpha']}" if lora else ""
     lines = [
         "# llm4ms spectrum encoder",
@@ -58,7 +58,7 @@ def render_model_card(config: dict[str, Any], encoder: Optional[Any] = None) -> 
         "llm4ms search --query queries.msp --library library_dir -k 10 --out hits.csv",
         "```",
         "",
-        *(_sentence_transformers_use(config) if config.get("format_version", 1) >= 2 else []),
+        *_sentence_transformers_use(config),
         "## Input text",
         f"Textualizer preset: `{preset}`. Settings: `{json.dumps(config['textualizer'], sort_keys=True)}`.",
         "Example text for a small spectrum (m/z 27, 41, 43, 63, 74, 92, 134):",

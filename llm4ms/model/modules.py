@@ -5,7 +5,7 @@
       -> Normalize
 
 `SentenceTransformer(folder).encode(texts)` gives llm4ms's vectors for texts made by the model's
-textualizer; `llm4ms.model.SpectrumModel` adds the spectrum -> text step, identity and card data.
+textualizer; `llm4ms.model.SpectrumEncoder` adds the spectrum -> text step, identity and card data.
 Why custom modules: sentence-transformers has no notion of a spectrum, and its `Pooling` weights tokens
 only by position, while the weights we need (peak intensities) are a property of the token itself.
 """

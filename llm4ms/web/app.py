@@ -8,7 +8,8 @@ Reading uploads and pasted text, searching, and drawing run in worker threads (n
 so a slow request cannot stall `/api/health` or other clients; uploads have caps on unpacked size, lines
 and line length, JSON bodies a nesting limit, and mirror plots draw at most `MAX_MIRROR_PEAKS` peaks a side.
 The search uses `Library.search`'s own default ranking, as the CLI does; `rerank`/`rerank_depth` are only
-forwarded when the user gives them.
+forwarded when the user gives them. Request bodies are validated by the pydantic models below, whose JSON
+schemas are the OpenAPI request bodies; which setting values a search accepts is `llm4ms.query_checks`.
 """
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
 import functools
@@ -17,7 +18,6 @@ import json
 import logging
 import math
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,20 +25,23 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import (BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, StrictStr,
-                      ValidationError)
+                      ValidationError, field_validator)
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from llm4ms.errors import Llm4msError
+from llm4ms.io.formats import EXTENSIONS
+from llm4ms.query_checks import InvalidSetting, check_search_settings
 from llm4ms.spectrum import Spectrum
-from llm4ms.web.inputs import (MAX_LINES, MAX_MIRROR_PEAKS, BadRequest, Budget, InvalidParameter, TooLarge,
-                               TooManySpectra, capped_peaks, check_queries, parse_json, read_text, read_upload,
-                               spectrum_from_peaks, spectrum_to_json)
+from llm4ms.web.inputs import (MAX_LINES, MAX_MIRROR_PEAKS, BadRequest, Budget, TooLarge, TooManySpectra,
+                               capped_peaks, check_queries, parse_json, read_text, read_upload, spectrum_from_peaks,
+                               spectrum_to_json)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -103,7 +106,7 @@ class BodySizeLimit:
 
 def create_app(library: Any, encoder: Any = None, max_upload_mb: float = 10.0, max_spectra: int = 500,
                max_k: int = 100, title: str = "llm4ms", max_unpacked_mb: Optional[float] = None):
-    """Build the FastAPI app serving `library` (a `llm4ms.search.Library`).
+    """Build the FastAPI app serving `library` (a `llm4ms.library.Library`).
 
     `encoder` embeds queries; None means the library's own model. It is loaded and checked against the
     library now, so a mismatch fails at start-up instead of on the first search.
@@ -119,6 +122,7 @@ def create_app(library: Any, encoder: Any = None, max_upload_mb: float = 10.0, m
     app.state.limits = limits
     app.state.lock = threading.Lock()  # one search at a time: the encoder already uses every core
     app.state.limiters = {}  # anyio capacity limiters, made on first use (they need the running loop)
+    app.state.request_models = {}  # name -> pydantic model of a body read by hand (see `_request_body`)
     _add_error_handlers(app)
     _add_routes(app)
     _add_openapi_schemas(app)
@@ -151,8 +155,8 @@ def _add_error_handlers(app: Any) -> None:
     async def too_many(request, exc: TooManySpectra):
         return error(413, str(exc))
 
-    @app.exception_handler(InvalidParameter)
-    async def invalid_parameter(request, exc: InvalidParameter):
+    @app.exception_handler(InvalidSetting)
+    async def invalid_setting(request, exc: InvalidSetting):
         return error(422, str(exc))
 
     @app.exception_handler(BadRequest)
@@ -178,30 +182,86 @@ class SpectrumIn(BaseModel):
                                      examples=[[[41, 30.5], [43, 100], [57, 12]]])
     name: Optional[str] = Field(None, max_length=1000)
     id: Optional[str] = Field(None, max_length=1000)
-    mass: Optional[float] = Field(None, gt=0, allow_inf_nan=False, strict=True,
-                                  description="molecular mass in Da (for the mass filter)")
+    mass: Optional[float] = Field(None, allow_inf_nan=False, strict=True,
+                                  description="molecular mass in Da, > 0 (for the mass filter)")
     metadata: dict[str, Union[StrictStr, StrictBool, StrictInt, FiniteFloat, None]] = Field(
         default_factory=dict, description="more metadata (MSP-style keys, text or number values)")
 
 
-class SearchRequest(BaseModel):
-    """POST /api/search as JSON: peak lists and/or pasted text, plus search settings."""
+class SearchSettings(BaseModel):
+    """The settings of one search, sent as JSON or as form fields. Their types are checked here; which values
+    a search accepts (k range, mass and mass tolerance rules) is `llm4ms.query_checks.check_search_settings`."""
 
     model_config = ConfigDict(extra="forbid")
-    spectra: list[SpectrumIn] = Field(default_factory=list, description="query spectra as peak lists")
-    text: Optional[str] = Field(None, description="pasted MSP/MGF text or a two-column peak list")
-    k: int = Field(10, ge=1, strict=True, description="hits per query")
-    mass: Optional[float] = Field(None, gt=0, allow_inf_nan=False, strict=True,
-                                  description="query molecular mass for the filter (Da)")
-    mass_tolerance: Optional[float] = Field(None, ge=0, allow_inf_nan=False, strict=True,
-                                            description="mass filter half-width (Da)")
+    text: Optional[str] = Field(None, description="pasted MSP/MGF/JCAMP-DX text or a two-column peak list")
+    k: int = Field(10, strict=True, description="hits per query, 1 to the server's max_k (GET /api/library)")
+    mass: Optional[float] = Field(None, allow_inf_nan=False, strict=True,
+                                  description="query molecular mass for the filter (Da, > 0; needs mass_tolerance)")
+    mass_tolerance: Optional[float] = Field(None, allow_inf_nan=False, strict=True,
+                                            description="mass filter half-width (Da, >= 0)")
     min_score: Optional[float] = Field(None, allow_inf_nan=False, strict=True,
                                        description="drop hits scoring below this")
     rerank: Optional[str] = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                                   description="re-score candidates by this classic similarity alone (as "
                                               "`llm4ms search --rerank`); default: the library model's ranking")
-    rerank_depth: Optional[int] = Field(None, ge=1, strict=True,
-                                        description="candidates re-scored per query (`--rerank-depth`)")
+    rerank_depth: Optional[int] = Field(None, strict=True,
+                                        description="candidates re-scored per query (`--rerank-depth`), >= 1")
+
+
+#: the fields of `SearchSettings` that are search parameters (not query input)
+SETTINGS = tuple(name for name in SearchSettings.model_fields if name != "text")
+
+
+class SearchRequest(SearchSettings):
+    """POST /api/search as JSON: peak lists and/or pasted text, plus search settings."""
+
+    spectra: list[SpectrumIn] = Field(default_factory=list, description="query spectra as peak lists")
+
+
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+class SearchUpload(SearchSettings):
+    """POST /api/search as multipart/form-data: spectrum files and/or pasted text, settings as form fields.
+
+    Form values are text, read as numbers and names of the JSON request's types (an empty field counts as not
+    sent).
+    """
+
+    model_config = ConfigDict(extra="ignore")  # a form's other fields are not read
+    files: list[UploadFile] = Field(default_factory=list, description=(
+        "spectrum files (" + " ".join(ext for exts in EXTENSIONS.values() for ext in exts) + ", optionally .gz)"))
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _only_files(cls, value: Any) -> Any:
+        return [item for item in value if not isinstance(item, str)] if isinstance(value, list) else value
+
+    @field_validator("k", "rerank_depth", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> int:
+        if not isinstance(value, str) or not _INT.fullmatch(value.strip()):
+            raise PydanticCustomError("whole_number", "must be a whole number, got {value}", {"value": _shown(value)})
+        return int(value)
+
+    @field_validator("mass", "mass_tolerance", "min_score", mode="before")
+    @classmethod
+    def _finite_number(cls, value: Any) -> float:
+        try:
+            number = float(value) if isinstance(value, str) else math.nan
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise PydanticCustomError("finite_number", "must be a finite number, got {value}",
+                                      {"value": _shown(value)})
+        return number
+
+    @field_validator("text", "rerank", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise PydanticCustomError("text", "must be text, got {value}", {"value": _shown(value)})
+        return value
 
 
 class MirrorRequest(BaseModel):
@@ -240,13 +300,11 @@ def _add_routes(app: Any) -> None:
     async def library_info() -> dict[str, Any]:
         return {"library": jsonable_encoder(library.info()),
                 "limits": {"max_upload_mb": limits.max_upload_mb, "max_spectra": limits.max_spectra,
-                           "max_k": limits.max_k}}
+                           "max_k": limits.max_k},
+                "formats": {name: list(extensions) for name, extensions in EXTENSIONS.items()}}
 
-    search_body = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
-        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/SearchUpload"}}}}}
-    mirror_body = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/MirrorRequest"}}}}}
+    search_body = _request_body(app, {"application/json": SearchRequest, "multipart/form-data": SearchUpload})
+    mirror_body = _request_body(app, {"application/json": MirrorRequest})
 
     @app.post("/api/search", summary="Search query spectra (JSON peak lists, pasted text, or file upload)",
               openapi_extra=search_body)
@@ -301,8 +359,19 @@ def _add_routes(app: Any) -> None:
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
 
 
+_SCHEMAS = "#/components/schemas/"
+
+
+def _request_body(app: Any, content: dict[str, type]) -> dict[str, Any]:
+    """`openapi_extra` for an endpoint that reads its body by hand: per content type, the pydantic model that
+    validates it. `_add_openapi_schemas` publishes each model's own JSON schema, so the two cannot differ."""
+    app.state.request_models.update({model.__name__: model for model in content.values()})
+    return {"requestBody": {"required": True, "content": {
+        ctype: {"schema": {"$ref": _SCHEMAS + model.__name__}} for ctype, model in content.items()}}}
+
+
 def _add_openapi_schemas(app: Any) -> None:
-    """Publish the request schemas (search as JSON and multipart, mirror) of the endpoints read by hand."""
+    """Add the JSON schemas of the request models named by `_request_body` to the generated OpenAPI document."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -310,19 +379,10 @@ def _add_openapi_schemas(app: Any) -> None:
             return app.openapi_schema
         schema = base_openapi()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (SearchRequest, MirrorRequest):
-            request_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, model in app.state.request_models.items():
+            request_schema = model.model_json_schema(ref_template=_SCHEMAS + "{model}")
             components.update(request_schema.pop("$defs", {}))
-            components[model.__name__] = request_schema
-        components["SearchUpload"] = {
-            "type": "object", "title": "SearchUpload",
-            "properties": {
-                "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                          "description": "spectrum files (.msp .mgf .csv .txt .tsv .jdx, optionally .gz)"},
-                "text": {"type": "string", "description": "pasted MSP/MGF text or a two-column peak list"},
-                "k": {"type": "integer", "default": 10, "minimum": 1}, "mass": {"type": "number"},
-                "mass_tolerance": {"type": "number"}, "min_score": {"type": "number"},
-                "rerank": {"type": "string"}, "rerank_depth": {"type": "integer", "minimum": 1}}}
+            components[name] = request_schema
         app.openapi_schema = schema
         return schema
 
@@ -348,40 +408,6 @@ def _one_line(message: Any, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-_INT = re.compile(r"[+-]?[0-9]{1,18}")
-
-
-def _form_int(form: Any, name: str, default: Optional[int] = None) -> Optional[int]:
-    value = form.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    if not isinstance(value, str) or not _INT.fullmatch(value.strip()):
-        raise InvalidParameter(f"invalid request: {name} must be a whole number, got {_shown(value)}")
-    return int(value)
-
-
-def _form_float(form: Any, name: str) -> Optional[float]:
-    value = form.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(value) if isinstance(value, str) else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise InvalidParameter(f"invalid request: {name} must be a finite number, got {_shown(value)}")
-    return number
-
-
-def _form_text(form: Any, name: str, limit: int = 64) -> Optional[str]:
-    value = form.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str) or len(value) > limit or not re.fullmatch(r"[A-Za-z0-9_-]+", value.strip()):
-        raise InvalidParameter(f"invalid request: {name} must be a short name, got {_shown(value)}")
-    return value.strip()
-
-
 def _shown(value: Any) -> str:
     if not isinstance(value, str):
         return "a file"
@@ -398,11 +424,25 @@ async def _parse_model(app: Any, request: Request, model: Any) -> Any:
 
 
 def _validated(raw: bytes, model: Any) -> Any:
-    payload = parse_json(raw)
+    """A JSON body (parsed with the depth limit) validated by `model`."""
+    return _validate(model, parse_json(raw))
+
+
+def _validate(model: Any, payload: Any) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as err:
         raise RequestValidationError(err.errors(include_url=False)) from None
+
+
+def _form_payload(form: Any) -> dict[str, Any]:
+    """The fields of `SearchUpload` a form sends (an empty field counts as not sent; files as a list)."""
+    payload: dict[str, Any] = {"files": form.getlist("files")}
+    for name in SearchUpload.model_fields:
+        value = form.get(name)
+        if name != "files" and value is not None and not (isinstance(value, str) and not value.strip()):
+            payload[name] = value
+    return payload
 
 
 async def _parse_search(app: Any, request: Request, limits: Limits) -> tuple[dict[str, Any], list[Spectrum]]:
@@ -414,24 +454,17 @@ async def _parse_search(app: Any, request: Request, limits: Limits) -> tuple[dic
     if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form(max_files=limits.max_spectra, max_part_size=limits.max_bytes)
         try:
-            params = {"k": _form_int(form, "k", 10), "mass": _form_float(form, "mass"),
-                      "mass_tolerance": _form_float(form, "mass_tolerance"),
-                      "min_score": _form_float(form, "min_score"), "rerank": _form_text(form, "rerank"),
-                      "rerank_depth": _form_int(form, "rerank_depth")}
-            _check_params(params, limits)
-            text = form.get("text")
+            body = _validate(SearchUpload, _form_payload(form))
+            params = _check_params(body, limits)
             uploads = []
-            for upload in form.getlist("files"):
-                if isinstance(upload, str):
-                    continue
+            for upload in body.files:
                 data = await upload.read()
                 if not data and not upload.filename:
                     continue  # an empty file input
                 uploads.append((data, upload.filename or "upload"))
         finally:
             await form.close()
-        queries = await _in_thread(app, "parse", _read_inputs, text if isinstance(text, str) else None,
-                                   uploads, limits)
+        queries = await _in_thread(app, "parse", _read_inputs, body.text, uploads, limits)
     elif ctype.startswith("application/json"):
         raw = await request.body()
         params, queries = await _in_thread(app, "parse", _read_json_search, raw, limits)
@@ -441,21 +474,13 @@ async def _parse_search(app: Any, request: Request, limits: Limits) -> tuple[dic
     return params, queries
 
 
-def _check_params(params: dict[str, Any], limits: Limits) -> None:
-    k = params["k"]
-    if k < 1:
-        raise InvalidParameter(f"k must be between 1 and {limits.max_k} (got {k})")
-    if k > limits.max_k:
-        raise Llm4msError(f"k must be between 1 and {limits.max_k} (got {k})")
-    if params["mass"] is not None and params["mass"] <= 0:
-        raise InvalidParameter(f"mass must be a positive number of Da (got {params['mass']:g})")
-    if params["mass_tolerance"] is not None and params["mass_tolerance"] < 0:
-        raise InvalidParameter("mass_tolerance must be >= 0")
-    if params["mass"] is not None and params["mass_tolerance"] is None:
-        raise Llm4msError("a query mass needs a mass tolerance (mass_tolerance, in Da)")
-    depth = params.get("rerank_depth")
-    if depth is not None and not 1 <= depth <= limits.max_rerank_depth:
-        raise InvalidParameter(f"rerank_depth must be between 1 and {limits.max_rerank_depth} (got {depth})")
+def _check_params(body: SearchSettings, limits: Limits) -> dict[str, Any]:
+    """The search parameters of a request, checked by `llm4ms.query_checks` within this server's limits."""
+    params = {name: getattr(body, name) for name in SETTINGS}
+    check_search_settings(params["k"], mass=params["mass"], mass_tolerance=params["mass_tolerance"],
+                          min_score=params["min_score"], rerank_depth=params["rerank_depth"], max_k=limits.max_k,
+                          max_rerank_depth=limits.max_rerank_depth)
+    return params
 
 
 def _read_inputs(text: Optional[str], uploads: list[tuple[bytes, str]], limits: Limits) -> list[Spectrum]:
@@ -472,9 +497,7 @@ def _read_inputs(text: Optional[str], uploads: list[tuple[bytes, str]], limits: 
 
 def _read_json_search(raw: bytes, limits: Limits) -> tuple[dict[str, Any], list[Spectrum]]:
     body = _validated(raw, SearchRequest)
-    params = {"k": body.k, "mass": body.mass, "mass_tolerance": body.mass_tolerance,
-              "min_score": body.min_score, "rerank": body.rerank, "rerank_depth": body.rerank_depth}
-    _check_params(params, limits)
+    params = _check_params(body, limits)
     queries: list[Spectrum] = []
     if body.text:
         queries += read_text(body.text, limits.max_spectra,
@@ -524,12 +547,12 @@ def _finite(data: Any) -> Any:
 
 
 def _hits_csv(results: list) -> str:
-    from llm4ms.report import write_hits
+    """The hits as the CSV `llm4ms search --out hits.csv` writes (`llm4ms.report.write_hits_to`), in memory."""
+    from llm4ms.report import write_hits_to
 
-    with tempfile.TemporaryDirectory(prefix="llm4ms-csv-") as tmp:
-        path = Path(tmp) / "hits.csv"
-        write_hits(results, path)
-        return path.read_text(encoding="utf-8")
+    buffer = io.StringIO(newline="")
+    write_hits_to(results, buffer, "csv")
+    return buffer.getvalue()
 
 
 def _hit_json(hit: Any) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Turn what a user pastes or uploads into `Spectrum` queries, with errors that name the input.
 
-Uploaded bytes and pasted text are written to a temporary file with the right extension and read with
-`llm4ms.io.read_spectra`, so the web app reads exactly what the CLI reads. Errors are re-labelled with the
-uploaded file name (or "pasted text") instead of the temporary path.
+Uploaded bytes and pasted text are read in memory by `llm4ms.io.read_spectra_text`, with the CLI's readers,
+decoding and checks (no temporary file); the format comes from `llm4ms.io.formats` (an upload's name, pasted
+text's content). Errors name the uploaded file (or "pasted text") with the record and line.
 
 The web path imposes its own limits before any reader sees the bytes, whatever the readers do: ``.gz``
 uploads are decompressed here as a stream with a cap on the unpacked size (a small zip bomb is refused
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -40,7 +38,6 @@ MAX_LINES = 200_000
 MAX_JSON_DEPTH = 32
 #: Most peaks a mirror plot draws per side (the most intense; the response says when more were cut).
 MAX_MIRROR_PEAKS = 500
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TooManySpectra(Llm4msError):
@@ -53,10 +50,6 @@ class TooLarge(Llm4msError):
 
 class BadRequest(Llm4msError):
     """A request the server cannot read: not JSON, nested too deeply, not gzip (HTTP 400)."""
-
-
-class InvalidParameter(Llm4msError):
-    """A search parameter of the wrong type or out of range: k=0, k=true, mass=nan (HTTP 422)."""
 
 
 @dataclass
@@ -120,29 +113,13 @@ def gunzip_limited(data: bytes, limit: int, label: str) -> bytes:
     return bytes(out)
 
 
-def upload_suffix(filename: str) -> str:
-    """The extension `read_spectra` needs (``.msp``, ``.mgf.gz``, ...) from an uploaded file's name."""
-    name = Path(filename or "").name.lower()
-    if name.endswith(".gz"):
-        return Path(name[:-3]).suffix + ".gz"
-    return Path(name).suffix
-
-
 def _safe_stem(filename: str, fallback: str = "upload") -> str:
     """The uploaded file's name without extensions, reduced to safe characters (names unnamed queries)."""
-    name = Path(str(filename or "").replace("\\", "/")).name
-    if name.lower().endswith(".gz"):
-        name = name[:-3]
-    stem = Path(name).stem
+    from llm4ms.io.formats import spectrum_stem
+
+    stem = spectrum_stem(str(filename or "").replace("\\", "/"))
     stem = re.sub(r"[^A-Za-z0-9._ +-]", "_", stem).strip(" .")[:80]
     return stem or fallback
-
-
-def guess_text_suffix(text: str) -> str:
-    """The file extension of pasted text, from its content (`llm4ms.io.formats.sniff_format`)."""
-    from llm4ms.io.formats import sniff_format, suffix_for
-
-    return suffix_for(sniff_format(text))
 
 
 def _relabel(err: SpectrumFormatError, label: str) -> SpectrumFormatError:
@@ -156,44 +133,58 @@ def read_upload(data: bytes, filename: str, limit: int, label: Optional[str] = N
 
     `max_total` is the per-request limit quoted in the message (when `limit` is what is left of it).
     `budget` caps unpacked bytes, lines and line length (a fresh default budget when None). Gzip data (by
-    name or by its magic bytes) is unpacked here, within the budget, before a reader sees it.
+    name or by its magic bytes) is unpacked here, within the budget, before a reader sees it. The format
+    comes from the name (`llm4ms.io.formats.detect_format`); a peak list is named `stem`, else the name's.
     """
-    from llm4ms.io import read_spectra
+    from llm4ms.io.formats import detect_format, is_gzip, is_gzip_data
 
     label = label or Path(filename or "upload").name
     budget = budget or Budget(bytes_left=64 * 1048576)
-    suffix = upload_suffix(filename)
-    if suffix.endswith(".gz") or data[:2] == GZIP_MAGIC:
+    try:
+        fmt = detect_format(filename or "")
+    except SpectrumFormatError as err:
+        raise _relabel(err, label) from None
+    if is_gzip(filename or "") or is_gzip_data(data):
         data = gunzip_limited(data, budget.bytes_left, label)
-        suffix = suffix[:-3] if suffix.endswith(".gz") else suffix
+        if is_gzip_data(data):  # unpacked once, within the budget; never again without it
+            raise BadRequest(f"{label}: gzip data inside gzip data; unpack it once")
     budget.take(data, label)
-    with tempfile.TemporaryDirectory(prefix="llm4ms-upload-") as tmp:
-        path = Path(tmp) / f"{stem or _safe_stem(filename)}{suffix}"
-        path.write_bytes(data)
-        spectra: list[Spectrum] = []
-        try:
-            for spectrum in read_spectra(path, require_searchable=True):
-                if len(spectra) >= limit:
-                    raise TooManySpectra(f"{label}: too many spectra; the server accepts at most "
-                                         f"{max_total or limit} query spectra per search")
-                spectra.append(spectrum)
-        except SpectrumFormatError as err:
-            raise _relabel(err, label) from None
-        except Llm4msError:
-            raise
-        except Exception as err:  # a reader bug must still be the user's 400, not the server's 500
-            log.warning("reading %s failed with %s: %s", label, type(err).__name__, err)
-            text = " ".join(str(err).split())[:200]
-            raise SpectrumFormatError(f"cannot read this file ({type(err).__name__}: {text})", label) from None
-    return spectra
+    return _read_data(data, fmt, label, stem or _safe_stem(filename), limit, max_total)
 
 
 def read_text(text: str, limit: int, budget: Optional[Budget] = None) -> list[Spectrum]:
-    """Read pasted text (MSP, MGF, JCAMP-DX or a two-column peak list); unnamed queries are "pasted"."""
+    """Read pasted text (MSP, MGF, JCAMP-DX or a two-column peak list); unnamed queries are "pasted".
+
+    The format comes from the content (`llm4ms.io.formats.sniff_format`).
+    """
+    from llm4ms.io.formats import sniff_format
+
     if not text.strip():
         return []
-    return read_upload(text.encode("utf-8"), f"{PASTED_STEM}{guess_text_suffix(text)}", limit, label=PASTED,
-                       budget=budget, stem=PASTED_STEM)
+    budget = budget or Budget(bytes_left=64 * 1048576)
+    budget.take(text.encode("utf-8", "surrogatepass"), PASTED)
+    return _read_data(text, sniff_format(text), PASTED, PASTED_STEM, limit, None)
+
+
+def _read_data(data: Union[str, bytes], fmt: str, label: str, stem: str, limit: int,
+               max_total: Optional[int]) -> list[Spectrum]:
+    """The query spectra of in-memory text or bytes (`llm4ms.io.read_spectra_text`), errors naming `label`."""
+    from llm4ms.io import read_spectra_text
+
+    spectra: list[Spectrum] = []
+    try:
+        for spectrum in read_spectra_text(data, fmt, name=label, require_searchable=True, default_name=stem):
+            if len(spectra) >= limit:
+                raise TooManySpectra(f"{label}: too many spectra; the server accepts at most "
+                                     f"{max_total or limit} query spectra per search")
+            spectra.append(spectrum)
+    except Llm4msError:
+        raise
+    except Exception as err:  # a reader bug must still be the user's 400, not the server's 500
+        log.warning("reading %s failed with %s: %s", label, type(err).__name__, err)
+        text = " ".join(str(err).split())[:200]
+        raise SpectrumFormatError(f"cannot read this file ({type(err).__name__}: {text})", label) from None
+    return spectra
 
 
 def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -229,6 +220,7 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
                         label: str = "spectrum") -> Spectrum:
     """A query from a JSON peak list ``[[mz, intensity], ...]``, checked value by value."""
     from llm4ms.io.keys import normalize_metadata
+    from llm4ms.query_checks import check_mass
 
     if not peaks:
         raise SpectrumFormatError("no peaks", label)
@@ -244,8 +236,8 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
         raise SpectrumFormatError(f"peak {int(np.argmax(negative)) + 1} has a negative m/z or intensity", label)
     if not (array[:, 1] > 0).any():
         raise SpectrumFormatError("all intensities are zero", label)
-    if mass is not None and not (math.isfinite(float(mass)) and float(mass) > 0):
-        raise InvalidParameter(f"{label}: mass must be a positive finite number (got {mass!r})")
+    if mass is not None:
+        mass = check_mass(mass, f"{label}: mass")
     meta = normalize_metadata(dict(metadata or {}))
     if name:
         meta["name"] = name

@@ -61,6 +61,8 @@ async function loadLibraryInfo() {
       `Library: ${lib.spectra.toLocaleString()} spectra (${(lib.with_structure || 0).toLocaleString()} with structure)` +
       ` · model ${model} · up to ${info.limits.max_spectra} queries and ${info.limits.max_upload_mb} MB per search`;
     $("k").max = info.limits.max_k;
+    // the file picker offers the extensions the readers know (llm4ms.io.formats), each optionally .gz
+    $("files").accept = [...Object.values(info.formats || {}).flat(), ".gz"].join(",");
   } catch (err) {
     $("library-info").textContent = `Library info unavailable: ${err.message}`;
   }

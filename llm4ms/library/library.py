@@ -1,12 +1,13 @@
-"""A searchable spectral library: build it from spectra, load it, and search it with query spectra.
+"""`Library`: a searchable spectral library folder: build it from spectra, load it, and search it with query
+spectra.
 
 `Library` is the Python face of ``llm4ms embed`` / ``llm4ms index`` / ``llm4ms search``; notebooks use it
-directly. Scores are cosine similarities of L2-normalised embeddings (FAISS inner product).
+directly. Scores are cosine similarities of L2-normalised embeddings (FAISS inner product). The folder itself
+(its layout, checks and writer) is `llm4ms.library.store`'s business.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -15,37 +16,16 @@ import numpy as np
 
 from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
 from llm4ms.io.formats import estimate_record_count
-from llm4ms.index import IndexSpec, search_index, to_gpu_if_available
+from llm4ms.library.hits import Hit, make_hits
+from llm4ms.library.index import IndexSpec, search_index, to_gpu_if_available
+from llm4ms.library.index_file import index_problem, open_index, write_index
+from llm4ms.library.lock import writer_lock
+from llm4ms.library.merge import check_shards, write_merged
+from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
 from llm4ms.ranking import Ranking, model_ranking, rerank_all, resolve_ranking
 from llm4ms.spectrum import Spectrum
-from llm4ms.store import (Manifest, StoreWriter, chunked, index_problem, open_index, open_library_files,
-                          source_fingerprint, write_index, writer_lock)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Hit:
-    """One ranked library match for one query."""
-
-    query_index: int
-    query_id: Optional[str]
-    query_name: Optional[str]
-    rank: int
-    score: float
-    library_index: int
-    id: Optional[str]
-    name: Optional[str]
-    inchikey: Optional[str]
-    smiles: Optional[str]
-    formula: Optional[str]
-    mass: Optional[float]
-
-    def to_row(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-HIT_COLUMNS = tuple(Hit.__dataclass_fields__)
 
 
 def model_info(encoder: Any, reference: Optional[str] = None) -> dict[str, Any]:
@@ -55,10 +35,10 @@ def model_info(encoder: Any, reference: Optional[str] = None) -> dict[str, Any]:
 
 
 class Library:
-    """An embedded spectral library folder (see `llm4ms.store` for its layout)."""
+    """An embedded spectral library folder (see `llm4ms.library.store` for its layout)."""
 
     def __init__(self, folder: str | Path, mmap: bool = True, trust_model: Optional[bool] = None) -> None:
-        """Open a complete library folder, checking every file against its manifest (`open_library_files`).
+        """Open a complete library folder, checking every file against its manifest (`open_complete`).
 
         `trust_model`: may `encoder()` load the model the manifest names when it is not a local folder (a Hub
         id)? Default: only when $LLM4MS_TRUST_LIBRARY_MODEL is set (a library folder is data; it must not
@@ -67,17 +47,9 @@ class Library:
         from llm4ms.defaults import trusted_library_models
 
         self.folder = Path(folder)
-        self.manifest = Manifest.load(self.folder)
-        if not self.manifest.complete:
-            raise Llm4msError(f"{self.folder}: the library build is not complete "
-                              f"({self.manifest.count} spectra embedded so far); rerun `llm4ms embed` to finish it")
-        files = open_library_files(self.folder, self.manifest, mmap=mmap)
-        self.embeddings = files.embeddings
-        self._peaks_mz = files.peaks_mz
-        self._peaks_intensity = files.peaks_intensity
-        self._peaks_offsets = files.peaks_offsets
-        self._table = files.table
-        self.masses = files.masses  # NaN where unknown
+        self.manifest, self._files = open_complete(self.folder, mmap=mmap)
+        self.embeddings = self._files.embeddings
+        self.masses = self._files.masses  # NaN where unknown
         self._mass_order = np.argsort(np.nan_to_num(self.masses, nan=np.inf), kind="stable")
         self._index = None
         self._encoder = None
@@ -97,19 +69,7 @@ class Library:
         """
         if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
             raise ConfigError(f"shard must be (index, count) with 0 <= index < count, not {shard}")
-        source, report, total = None, None, None
-        if isinstance(spectra, (str, Path)):
-            from llm4ms.io import ReadReport, read_spectra
-
-            path = Path(spectra)
-            if not path.exists():
-                raise Llm4msError(f"{path}: no such file")
-            source = source_fingerprint(path)
-            report = ReadReport(path=str(path))
-            total = estimate_record_count(path)
-            stream: Iterable[Spectrum] = read_spectra(path, skip_invalid=skip_invalid, report=report)
-        else:
-            stream = spectra
+        stream, source, report, total = _input(spectra, skip_invalid)
         with writer_lock(out_dir):  # one writer per folder; held until the index is written
             writer = StoreWriter(out_dir, model_info(encoder, model_reference), source=source, dtype=dtype,
                                  chunk_size=chunk_size, overwrite=overwrite, shard=shard)
@@ -139,10 +99,9 @@ class Library:
                     keep_shards: bool, shard: Optional[tuple[int, int]], index: IndexSpec | str) -> None:
         from tqdm.auto import tqdm
 
-        out_dir = writer.folder
         done = writer.done
         if done:
-            log.info("resuming %s after %d embedded spectra", out_dir, done)
+            log.info("resuming %s after %d embedded spectra", writer.folder, done)
         if total is not None and shard is not None:
             total = -(-total // shard[1])
         disable = (not show_progress) if show_progress is not None else None
@@ -164,42 +123,13 @@ class Library:
     @classmethod
     def merge(cls, shard_dirs: Sequence[str | Path], out_dir: str | Path, index: IndexSpec | str = "auto",
               chunk_size: int = 4096, overwrite: bool = False) -> "Library":
-        """Join the shard libraries of one distributed `build` into one library, in input order."""
-        import heapq
-
+        """Join the shard libraries of one distributed `build` into one library, in input order
+        (`llm4ms.library.merge`)."""
         shards = [cls(d) for d in shard_dirs]
-        if not shards:
-            raise ConfigError("no shard folders to merge")
-        first = shards[0].manifest
-        counts = {tuple(s.manifest.shard or ()) for s in shards}
-        expected = {(i, len(shards)) for i in range(len(shards))}
-        if counts != expected:
-            raise Llm4msError(f"shards to merge must be 0..{len(shards) - 1} of {len(shards)}; found "
-                              f"{sorted(counts)} in {', '.join(str(d) for d in shard_dirs)}")
-        for s in shards[1:]:
-            if s.manifest.model.get("identity") != first.model.get("identity"):
-                raise ModelMismatchError(f"{s.folder}: embedded with another model than {shards[0].folder}")
-            if s.manifest.source != first.source:
-                raise Llm4msError(f"{s.folder}: built from another input than {shards[0].folder}")
+        check_shards(shards, shard_dirs)
         with writer_lock(out_dir):
-            writer = StoreWriter(out_dir, first.model, source=first.source, dtype=first.dtype,
-                                 chunk_size=chunk_size, overwrite=overwrite)
-            try:
-                if writer.manifest.complete:
-                    return cls._repaired(out_dir, index)
-                if writer.done:  # an interrupted merge: the order is deterministic, so continue it
-                    log.info("resuming the merge into %s after %d spectra", out_dir, writer.done)
-                order = heapq.merge(*[_numbered_records(s, k) for k, s in enumerate(shards)])
-                for chunk in chunked(islice(order, writer.done, None), chunk_size):
-                    embeddings = np.stack([np.asarray(shards[k].embeddings[i], dtype=np.float32)
-                                           for _, k, i in chunk])
-                    peaks = [shards[k].peaks(i) for _, k, i in chunk]
-                    rows = _rows_in_order(shards, chunk)
-                    writer.add_rows(embeddings, [p[0] for p in peaks], [p[1] for p in peaks], rows)
-                writer.finish(skipped=max(s.manifest.skipped for s in shards),
-                              empty=max(s.manifest.empty for s in shards), index=index)
-            finally:
-                writer.close()
+            if not write_merged(shards, out_dir, index=index, chunk_size=chunk_size, overwrite=overwrite):
+                return cls._repaired(out_dir, index)  # merged before
         return cls(out_dir)
 
     def build_index(self, spec: IndexSpec | str = "auto") -> IndexSpec:
@@ -231,17 +161,19 @@ class Library:
         return self._index
 
     def metadata_row(self, i: int) -> dict[str, Any]:
-        return self._table.slice(int(i), 1).to_pylist()[0]
+        """The stored metadata of library spectrum `i`: id, name, inchikey, smiles, formula, exact_mass, ..."""
+        return self._files.row(i)
 
     def metadata_rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        if len(indices) == 0:
-            return []
-        return self._table.take(np.asarray(indices, dtype=np.int64)).to_pylist()
+        return self._files.rows(indices)
+
+    def source_records(self) -> np.ndarray:
+        """The 1-based position of each library spectrum in the input file it was embedded from."""
+        return self._files.source_records()
 
     def peaks(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(m/z, intensities) of library spectrum `i` without touching the metadata table (fast)."""
-        start, end = int(self._peaks_offsets[i]), int(self._peaks_offsets[i + 1])
-        return np.asarray(self._peaks_mz[start:end]), np.asarray(self._peaks_intensity[start:end])
+        return self._files.peaks(i)
 
     def spectrum(self, i: int) -> Spectrum:
         """The stored peaks and metadata of library spectrum `i` (0-based)."""
@@ -249,8 +181,6 @@ class Library:
             raise IndexError(f"library index {i} out of range (library holds {len(self)} spectra)")
         mz, intensities = self.peaks(i)
         meta = {k: v for k, v in self.metadata_row(i).items() if v is not None}
-        if "mass" in meta:
-            meta["exact_mass"] = meta.pop("mass")
         return Spectrum(mz=mz.astype(np.float64), intensities=intensities.astype(np.float64), metadata=meta)
 
     def info(self) -> dict[str, Any]:
@@ -259,7 +189,7 @@ class Library:
         return {"folder": str(self.folder), "spectra": m.count, "skipped_invalid": m.skipped,
                 "empty_not_embedded": m.empty, "model": m.model, "dtype": m.dtype, "index": m.index,
                 "source": m.source, "created": m.created, "llm4ms_version": m.llm4ms_version,
-                "with_structure": int(self._table.column("inchikey").drop_null().__len__())}
+                "with_structure": self._files.with_structure()}
 
     # ---- searching --------------------------------------------------------------------------------
     def encoder(self, encoder: Any = None) -> Any:
@@ -269,20 +199,24 @@ class Library:
         manifest names (a Hub id); a model folder that cannot be loaded is one `ConfigError` line.
         """
         if encoder is None:
-            if self._encoder is None:
-                ref = self.model_reference
-                if not ref:
-                    raise ConfigError(f"{self.folder}: the library does not record its model; pass --model")
-                from llm4ms.defaults import load_library_model
-
-                self._encoder = load_library_model(ref, self.folder, trusted=getattr(self, "trust_model", False))
-            encoder = self._encoder
+            encoder = self._own_encoder()
         if encoder.identity != self.manifest.model.get("identity"):
             raise ModelMismatchError(
                 f"{self.folder}: library was embedded with {self.model_reference!r} "
                 f"(identity {str(self.manifest.model.get('identity'))[:12]}), but the query model has identity "
                 f"{str(encoder.identity)[:12]}; search with the same model or re-embed the library")
         return encoder
+
+    def _own_encoder(self) -> Any:
+        """The model the manifest names, loaded once."""
+        if self._encoder is None:
+            ref = self.model_reference
+            if not ref:
+                raise ConfigError(f"{self.folder}: the library does not record its model; pass --model")
+            from llm4ms.defaults import load_library_model
+
+            self._encoder = load_library_model(ref, self.folder, trusted=getattr(self, "trust_model", False))
+        return self._encoder
 
     def search(self, queries: Sequence[Spectrum], k: int = 10, encoder: Any = None,
                mass_tolerance: Optional[float] = None, query_masses: Optional[Sequence[Optional[float]]] = None,
@@ -298,7 +232,10 @@ class Library:
         `rerank` / `rerank_depth`: re-score candidates by that classic score alone (older option).
         """
         from llm4ms.io.validate import require_searchable
+        from llm4ms.query_checks import check_search_settings
 
+        check_search_settings(k, mass_tolerance=mass_tolerance, masses=query_masses, min_score=min_score,
+                              rerank_depth=rerank_depth)
         queries = [require_searchable(q, f"query {i}") for i, q in enumerate(queries, start=1)]
         if not queries:
             return []
@@ -312,7 +249,7 @@ class Library:
         if ranking.reranks:
             indices, scores = rerank_all(ranking, queries, indices, scores, self._classic_fn(ranking.classic),
                                          self.masses, k)
-        return self._hits(queries, indices, scores, min_score)
+        return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
                           mass_tolerance: Optional[float] = None,
@@ -320,14 +257,15 @@ class Library:
                           min_score: Optional[float] = None) -> list[list[Hit]]:
         """Hits by embedding alone, for queries already embedded with this library's model."""
         indices, scores = self.retrieve(q, queries, k, mass_tolerance=mass_tolerance, query_masses=query_masses)
-        return self._hits(queries, indices, scores, min_score)
+        return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def retrieve(self, q: np.ndarray, queries: Sequence[Spectrum], k: int,
                  mass_tolerance: Optional[float] = None,
                  query_masses: Optional[Sequence[Optional[float]]] = None) -> tuple[np.ndarray, np.ndarray]:
         """(indices, inner products) of the `k` nearest library embeddings per query, padded with -1 / -inf."""
-        if k < 1:
-            raise ConfigError("k must be at least 1")
+        from llm4ms.query_checks import check_search_settings
+
+        check_search_settings(k, mass_tolerance=mass_tolerance, masses=query_masses)
         if query_masses is not None and len(query_masses) != len(queries):
             raise ConfigError("query_masses must give one mass (or None) per query")
         n = len(queries)
@@ -335,25 +273,34 @@ class Library:
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         unfiltered = list(range(n))
         if mass_tolerance is not None:
-            unfiltered = []
-            for i, query in enumerate(queries):
-                mass = query_masses[i] if query_masses is not None else query.molecular_mass
-                if mass is None:
-                    unfiltered.append(i)
-                    continue
-                cand = self.mass_candidates(float(mass), float(mass_tolerance))
-                if cand.size:
-                    s = np.asarray(self.embeddings[cand], dtype=np.float32) @ q[i]
-                    top = np.lexsort((cand, -s))[:k]
-                    indices[i, :top.size] = cand[top]
-                    scores[i, :top.size] = s[top]
-            if unfiltered:
-                log.info("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
+            unfiltered = self._retrieve_in_mass_window(q, queries, k, float(mass_tolerance), query_masses,
+                                                       indices, scores)
         if unfiltered:
             s, ix = search_index(self.index, q[unfiltered], k)
             indices[unfiltered, :ix.shape[1]] = ix
             scores[unfiltered, :s.shape[1]] = s
         return indices, scores
+
+    def _retrieve_in_mass_window(self, q: np.ndarray, queries: Sequence[Spectrum], k: int, tolerance: float,
+                                 query_masses: Optional[Sequence[Optional[float]]], indices: np.ndarray,
+                                 scores: np.ndarray) -> list[int]:
+        """Fill `indices` / `scores` by exact search among the candidates of each query's mass window; returns
+        the queries without a known mass (to be searched unfiltered)."""
+        unfiltered = []
+        for i, query in enumerate(queries):
+            mass = query_masses[i] if query_masses is not None else query.molecular_mass
+            if mass is None:
+                unfiltered.append(i)
+                continue
+            cand = self.mass_candidates(float(mass), tolerance)
+            if cand.size:
+                s = np.asarray(self.embeddings[cand], dtype=np.float32) @ q[i]
+                top = np.lexsort((cand, -s))[:k]
+                indices[i, :top.size] = cand[top]
+                scores[i, :top.size] = s[top]
+        if unfiltered:
+            log.info("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
+        return unfiltered
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
@@ -373,42 +320,21 @@ class Library:
         hi = np.searchsorted(sorted_masses, mass + tolerance, side="right")
         return np.sort(self._mass_order[lo:hi])
 
-    def _hits(self, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
-              min_score: Optional[float]) -> list[list[Hit]]:
-        results: list[list[Hit]] = []
-        for qi, query in enumerate(queries):
-            keep = indices[qi] >= 0
-            if min_score is not None:
-                keep &= scores[qi] >= min_score
-            idx, sc = indices[qi][keep], scores[qi][keep]
-            rows = self.metadata_rows(idx)
-            results.append([
-                Hit(query_index=qi, query_id=query.id, query_name=query.name, rank=r + 1,
-                    score=float(sc[r]), library_index=int(idx[r]), id=row["id"], name=row["name"],
-                    inchikey=row["inchikey"], smiles=row["smiles"], formula=row["formula"],
-                    mass=row["mass"])
-                for r, row in enumerate(rows)
-            ])
-        return results
 
+def _input(spectra: str | Path | Iterable[Spectrum], skip_invalid: bool) -> tuple[Iterable[Spectrum], Any, Any,
+                                                                                  Optional[int]]:
+    """(stream, source fingerprint, read report, estimated count) of a build's input: a file or an iterable."""
+    if not isinstance(spectra, (str, Path)):
+        return spectra, None, None, None
+    from llm4ms.io import ReadReport, read_spectra
 
-def _rows_in_order(shards: Sequence["Library"], chunk: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
-    """Metadata rows for (record, shard, row) triples, fetched with one vectorised take per shard."""
-    by_shard: dict[int, list[int]] = {}
-    for pos, (_, k, i) in enumerate(chunk):
-        by_shard.setdefault(k, []).append(pos)
-    rows: list[dict[str, Any]] = [{}] * len(chunk)
-    for k, positions in by_shard.items():
-        fetched = shards[k].metadata_rows([chunk[p][2] for p in positions])
-        for pos, row in zip(positions, fetched):
-            rows[pos] = row
-    return rows
-
-
-def _numbered_records(library: "Library", shard: int) -> Iterable[tuple[int, int, int]]:
-    """(source_record, shard, row) for each row of a shard library, in its (ascending) record order."""
-    records = np.asarray(library._table.column("source_record").to_numpy())
-    return ((int(r), shard, i) for i, r in enumerate(records))
+    path = Path(spectra)
+    if not path.exists():
+        raise Llm4msError(f"{path}: no such file")
+    source = source_fingerprint(path)
+    report = ReadReport(path=str(path))
+    total = estimate_record_count(path)
+    return read_spectra(path, skip_invalid=skip_invalid, report=report), source, report, total
 
 
 class _Counter:

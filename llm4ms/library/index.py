@@ -4,6 +4,7 @@ Kinds are named by short strings so a library manifest can record them:
 ``flat`` (exact, fp32), ``flat16`` (exact scores on fp16-stored vectors), ``sq8`` (8-bit scalar quantised),
 ``ivf`` (inverted lists, approximate; ``nlist``/``nprobe``), ``ivfsq8``, ``hnsw`` (graph; ``M``/``ef_search``),
 and ``auto`` (exact below `AUTO_EXACT_LIMIT` vectors, IVF above). A GPU is used when faiss reports one.
+This module knows nothing of library folders: `llm4ms.library.index_file` writes and opens their index.
 """
 from __future__ import annotations
 
