@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--split", default="test", choices=("train", "validation", "test", "all"))
     parser.add_argument("--size", default="10k", help="in-silico library size (10k, 100k, 1m)")
     parser.add_argument("--methods", default=CLASSIC)
-    parser.add_argument("--model", help="encoder for method llm4ms")
+    parser.add_argument("--model", help="encoder for method llm4ms (default: the bundled model)")
     parser.add_argument("--predictor", help="EIPredictor folder for building the in-silico library")
     parser.add_argument("--data", default=str(ROOT / "work_data" / "benchmark"))
     parser.add_argument("--mass-tolerance", type=float, default=0.5)
@@ -76,6 +76,10 @@ def main() -> int:
     queries = load_spectra(queries_path)
     library = load_spectra(library_path)
     load_seconds = time.perf_counter() - t0
+    if args.model is None and {"llm4ms", "llm4ms_embedding"} & set(methods):
+        from llm4ms.defaults import default_model_path
+
+        args.model = str(default_model_path())
     options = {"spec2vec": {"iterations": args.spec2vec_iterations}, "llm4ms": {"model": args.model},
                "llm4ms_embedding": {"model": args.model}}
     from llm4ms.ranking import model_ranking, parse_prior
@@ -102,4 +106,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from llm4ms.errors import Llm4msError
+
+    try:
+        sys.exit(main())
+    except Llm4msError as err:  # bad input: one line, no traceback
+        print(f"recall.py: error: {err}", file=sys.stderr)
+        sys.exit(2)

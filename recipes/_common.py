@@ -127,11 +127,16 @@ def already_trained(output_dir: str, data_args) -> bool:
     return False
 
 
-def finish(encoder, output_dir: str, results: dict) -> Path:
-    """Save ``output_dir/final`` (the model folder) and ``output_dir/results.json``; print one summary line."""
+def finish(encoder, training_args, results: dict) -> Path:
+    """Save ``output_dir/final`` (the model folder) and ``output_dir/results.json`` and print one summary line,
+    on the main process only (under torchrun / accelerate every process reaches this point)."""
     from llm4ms.utils import write_json
 
-    final = encoder.save_pretrained(Path(output_dir) / "final")
+    output_dir = training_args.output_dir
+    final = Path(output_dir) / "final"
+    if not training_args.should_save:
+        return final
+    final = encoder.save_pretrained(final)
     write_json(Path(output_dir) / "results.json", {**results, "final_dir": str(final)})
     print(f"{results['stage']}: {results['steps']} steps, final loss {results.get('final_loss')}, validation "
           f"{results.get('validation_before', {})} -> {results.get('validation_after', {})}; model in {final}")

@@ -3,9 +3,12 @@
     python recipes/mntp.py recipes/configs/mntp_tiny.json [--max_steps 5 ...]
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/mntp.py recipes/configs/mntp_tiny.json
 
-Trains the causal LM (made bidirectional; LoRA unless ``use_lora false``) with `MNTPCollator`, resumes from
-the last checkpoint in ``output_dir``, then merges the adapter and writes ``output_dir/final`` (an llm4ms
-model folder: the body, the configured pooling, the textualizer) and ``output_dir/results.json``.
+The stage starts from any model name `recipes/supervised.py` takes (a causal LM, ``tiny:``/``smollm2``,
+``peak:<hidden>x<layers>`` or an llm4ms model folder), trains the causal-LM view of its body (made
+bidirectional; the LM head is the base's, or the tied input embeddings; LoRA unless ``use_lora false``) with
+`MNTPCollator`, resumes from the last checkpoint in ``output_dir``, then merges the adapter, puts the trained
+body back into the encoder (same textualizer and pooling) and writes ``output_dir/final`` and
+``output_dir/results.json``.
 """
 from __future__ import annotations
 
@@ -19,55 +22,53 @@ def main(argv=None) -> int:
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
-    from llm4ms.model.encoder import SpectrumEncoder, as_textualizer
-    from llm4ms.text import DEFAULT_PRESET
+    from llm4ms.model.weights import merge_lora_in_place
     from llm4ms.training.arguments import DataArguments, MNTPArguments, ModelArguments
     from llm4ms.training.contrastive import recall_from_metrics
-    from llm4ms.training.mntp import MNTPCollator, load_mntp_model, save_mntp_body, tokenized_dataset
-    from llm4ms.training.models import resolve_base
+    from llm4ms.training.mntp import MNTPCollator, load_mntp_model, tokenized_dataset
+    from llm4ms.training.models import start_encoder
 
     model_args, data_args, training_args, stage_args = parse_config(
         argv, (ModelArguments, DataArguments, TrainingArguments, MNTPArguments))
     if already_trained(training_args.output_dir, data_args):
         return 0
     output = Path(training_args.output_dir)
-    textualizer = as_textualizer(model_args.textualizer or DEFAULT_PRESET)
-    texts = [textualizer(s) for s in train_spectra(data_args)]
-    base = resolve_base(model_args.model_name_or_path, lambda: texts, output / "base", seed=model_args.model_seed)
-    check = evaluator(data_args, textualizer, training_args.per_device_eval_batch_size)
-
-    def encoder_from(folder):
-        return SpectrumEncoder.from_base(folder, textualizer=textualizer, pooling=model_args.pooling,
-                                         max_length=model_args.max_length, torch_dtype=model_args.torch_dtype)
-
-    before = recall_from_metrics(check(encoder_from(base).st)) if check is not None else {}
-    model, tokenizer = load_mntp_model(base, model_args.torch_dtype, model_args.load_in_4bit)
+    spectra = train_spectra(data_args)
+    encoder = start_encoder(model_args, output, lambda: spectra)
+    texts = encoder.texts(spectra)
+    check = evaluator(data_args, encoder.textualizer, training_args.per_device_eval_batch_size)
+    before = recall_from_metrics(check(encoder.st)) if check is not None else {}
+    model, tokenizer = load_mntp_model(encoder.body.name_or_path, model_args.torch_dtype, model_args.load_in_4bit)
     collator = MNTPCollator(tokenizer, model, stage_args.mask_probability, seed=training_args.seed)
     lora = model_args.lora()
     if lora is not None:
         from peft import get_peft_model
 
         model = get_peft_model(model, lora.to_peft("CAUSAL_LM"))
-    trainer = Trainer(model=model, args=training_args, train_dataset=tokenized_dataset(texts, tokenizer,
-                                                                                        model_args.max_length),
-                      data_collator=collator)
+    trainer = Trainer(model=model, args=training_args, data_collator=collator,
+                      train_dataset=tokenized_dataset(texts, tokenizer, encoder.max_length))
     last = get_last_checkpoint(str(output)) if output.is_dir() else None
     result = trainer.train(resume_from_checkpoint=last)
-    encoder = encoder_from(save_mntp_body(model, tokenizer, output / "mntp_lm"))
+    if not training_args.should_save:  # under torchrun / accelerate only the main process writes the model
+        return 0
+    lm = merge_lora_in_place(model)
+    encoder.st[0].model = getattr(lm, lm.base_model_prefix)  # the trained body, back under the same pooling
+    encoder.invalidate_identity()
     after = recall_from_metrics(check(encoder.st)) if check is not None else {}
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     record = {"stage": "mntp", "start": model_args.model_name_or_path, "train_file": data_args.train_file,
               "rows": len(texts), "steps": int(result.global_step),
-              "final_loss": losses[-1]["loss"] if losses else None, "mask_probability": stage_args.mask_probability,
+              "final_loss": losses[-1]["loss"] if losses else float(result.training_loss),
+              "mask_probability": stage_args.mask_probability,
               "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate,
               "lora": lora.to_dict() if lora is not None else None,
               "validation_before": before, "validation_after": after, "resumed_from": last}
-    encoder.config["base_model"] = model_args.model_name_or_path
-    encoder.config["merged_adapters"] = 1 if lora is not None else 0
+    if lora is not None:
+        encoder.config["merged_adapters"] = int(encoder.config.get("merged_adapters") or 0) + 1
     encoder.config.setdefault("training", {}).setdefault("stages", []).append(record)
     if after:
         encoder.config["scores"] = {f"validation {k}": v for k, v in after.items()}
-    finish(encoder, training_args.output_dir, {**record, "loss_history": losses})
+    finish(encoder, training_args, {**record, "loss_history": losses})
     return 0
 
 

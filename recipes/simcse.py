@@ -39,7 +39,7 @@ def main(argv=None) -> int:
             early_stopping_patience=stage_args.early_stopping_patience)
     finally:
         set_attention_dropout(encoder, old)
-    finish(encoder, training_args.output_dir, results)
+    finish(encoder, training_args, results)
     return 0
 
 

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         evaluator=evaluator(data_args, encoder.textualizer, training_args.per_device_eval_batch_size),
         cached_mini_batch=stage_args.cached_loss_mini_batch,
         early_stopping_patience=stage_args.early_stopping_patience)
-    finish(encoder, training_args.output_dir, results)
+    finish(encoder, training_args, results)
     return 0
 
 

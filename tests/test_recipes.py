@@ -199,3 +199,26 @@ def test_shipped_configs_parse_and_accelerate_yaml_is_valid(tmp_path):
     for path in sorted((RECIPES.parent / "accelerate_configs").glob("*.yaml")):
         config = yaml.safe_load(path.read_text())
         assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config, path.name
+
+
+def test_accelerate_launch_cpu_config_runs_a_recipe_with_the_cached_loss(tmp_path):
+    """`accelerate launch --config_file accelerate_configs/cpu.yaml recipes/supervised.py CONFIG`, as documented,
+    with CachedMultipleNegativesRankingLoss (mini-batches of 4)."""
+    import os
+    import subprocess
+
+    spectra = synthetic_spectra(8, 2, seed=3)
+    _triples(spectra, tmp_path / "triples.jsonl")
+    config = {"model_name_or_path": "peak:32x1", "max_mz": 300, "intermediate_size": 64, "use_lora": False,
+              "train_file": str(tmp_path / "triples.jsonl"), "output_dir": str(tmp_path / "run"), "max_steps": 3,
+              "per_device_train_batch_size": 8, "learning_rate": 0.01, "logging_steps": 1, "save_steps": 3,
+              "cached_loss_mini_batch": 4, "seed": 0}
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    root = RECIPES.parent
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                           str(root / "accelerate_configs" / "cpu.yaml"), str(RECIPES / "supervised.py"),
+                           str(tmp_path / "cfg.json")], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["steps"] == 3 and results["final_loss"] > 0

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                         help="comma-separated: llm4ms (the default search ranking), llm4ms_embedding (embedding alone), cosine, cosine_sqrt, wcs, composite, spec2vec, entropy "
                              f"(default {DEFAULT_METHODS}; spec2vec and entropy need {BASELINES_HINT}, and are "
                              "left out of the default with a note when it is missing)")
-    parser.add_argument("--model", help="encoder folder or Hub id (needed for method llm4ms)")
+    parser.add_argument("--model", help="encoder folder or Hub id for method llm4ms (default: the bundled model)")
     parser.add_argument("--k", default="1,5,10,100", help="comma-separated k values (default 1,5,10,100)")
     parser.add_argument("--mass-tolerance", type=float, default=None,
                         help="also report results restricted to library spectra within this many Da of the "
@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
     elif missing:
         raise ConfigError(f"method(s) {', '.join(missing)} need {_missing_text(missing)}: {BASELINES_HINT}")
     if {"llm4ms", "llm4ms_embedding"} & set(methods) and not args.model:
-        raise ConfigError("methods llm4ms and llm4ms_embedding need --model PATH")
+        from llm4ms.defaults import default_model_path
+
+        if default_model_path() is None:
+            raise ConfigError("methods llm4ms and llm4ms_embedding need --model PATH (this build ships no model)")
+        args.model = str(default_model_path())
     if args.mass_tolerance is not None and args.mass_tolerance < 0:
         raise ConfigError("--mass-tolerance must be >= 0")
     ks = _parse_ks(args.k)

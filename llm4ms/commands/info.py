@@ -98,18 +98,21 @@ def _textualizer(t: dict) -> str:
 
 
 def model_summary(path: Path, config: dict) -> str:
-    adapters = config.get("merged_adapters") or []
+    merged = config.get("merged_adapters") or 0
+    merged = len(merged) if isinstance(merged, list) else int(merged)
     training = config.get("training") or {}
+    stages = [s.get("stage") for s in training.get("stages", []) if isinstance(s, dict)] \
+        if isinstance(training, dict) else []
     rows = [
         ("model", path),
         ("base", config.get("base_model")),
         ("identity", str(config.get("identity") or "")[:12]),
         ("embeddings", f"dim {config.get('dim')}, {config.get('pooling')} pooling, at most "
-                       f"{config.get('max_length')} tokens, {config.get('torch_dtype')}"),
-        ("adapters", ", ".join(str(a) for a in adapters) + " (merged)" if adapters
-         else ("LoRA" if config.get("lora") else "none")),
+                       f"{config.get('max_length')} tokens"),
+        ("adapters", f"{merged} LoRA adapter(s) merged" if merged else ("LoRA" if config.get("lora") else "none")),
         ("textualizer", _textualizer(config.get("textualizer") or {})),
-        ("training", training.get("model") if isinstance(training, dict) else training),
+        ("training", " -> ".join(str(s) for s in stages) if stages else
+         (training.get("model") if isinstance(training, dict) else training)),
     ]
     out = _rows(rows)
     scores = config.get("scores") or {}

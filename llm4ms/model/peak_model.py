@@ -21,8 +21,13 @@ PEAK_TEXTUALIZER = Textualizer(style="words", top_n=50, min_relative=0.002, inte
 def build_peak_model(out_dir: str | Path, textualizer: Optional[Textualizer] = None, max_mz: int = 1000,
                      hidden_size: int = 128, num_layers: int = 2, heads: int = 4,
                      intermediate_size: Optional[int] = None, max_length: int = 64, pooling_power: float = 0.5,
-                     bin_scale: float = 0.3, embedding_std: float = 1.0, attention_dropout: float = 0.0, seed: int = 0) -> Path:
-    """Write a random peak-token model folder (a sentence-transformers folder + llm4ms_config.json)."""
+                     bin_scale: float = 0.3, embedding_std: float = 1.0, attention_dropout: float = 0.0, seed: int = 0,
+                     pooling: str = "intensity") -> Path:
+    """Write a random peak-token model folder (a sentence-transformers folder + llm4ms_config.json).
+
+    ``pooling``: "intensity" (token weights = relative intensity^`pooling_power`) or any other mode of
+    `SpectrumEncoder.from_base` (for the ablation).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -52,7 +57,7 @@ def build_peak_model(out_dir: str | Path, textualizer: Optional[Textualizer] = N
         tokenizer.save_pretrained(tmp)
         from llm4ms.model.encoder import SpectrumEncoder
 
-        encoder = SpectrumEncoder.from_base(tmp, textualizer=textualizer, pooling="intensity", token_weights=weights,
+        encoder = SpectrumEncoder.from_base(tmp, textualizer=textualizer, pooling=pooling, token_weights=weights,
                                             max_length=max_length, device="cpu")
         encoder.config["base_model"] = f"peak-token Llama h{hidden_size}x{num_layers} (random init, llm4ms.model.peak_model)"
         return encoder.save_pretrained(out_dir)

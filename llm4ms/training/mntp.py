@@ -69,14 +69,3 @@ def tokenized_dataset(texts: Sequence[str], tokenizer, max_length: int):
         return tokenizer(batch["text"], truncation=True, max_length=max_length, return_special_tokens_mask=True)
 
     return Dataset.from_dict({"text": list(texts)}).map(tokenize, batched=True, remove_columns=["text"])
-
-
-def save_mntp_body(model, tokenizer, out_dir: str | Path) -> Path:
-    """Merge LoRA and save the causal LM + tokenizer (a plain HF folder the next step builds the encoder from)."""
-    from llm4ms.model.weights import merge_lora_in_place
-
-    model = merge_lora_in_place(model)
-    out = Path(out_dir)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out

@@ -62,7 +62,7 @@ def start_encoder(model_args, work_dir: str | Path, spectra: Callable[[], Sequen
     base = resolve_base(name, lambda: [textualizer(s) for s in spectra()], Path(work_dir) / "base",
                         seed=model_args.model_seed)
     return SpectrumEncoder.from_base(base, textualizer=textualizer,
-                                     pooling=model_args.pooling, max_length=model_args.max_length,
+                                     pooling=model_args.pooling or "mean", max_length=model_args.max_length,
                                      torch_dtype=model_args.torch_dtype, load_in_4bit=model_args.load_in_4bit)
 
 
@@ -71,9 +71,11 @@ def build_peak_base(model_args, hidden: int, layers: int, work_dir: str | Path) 
     from llm4ms.model.encoder import is_model_folder
     from llm4ms.model.peak_model import PEAK_TEXTUALIZER, build_peak_model
 
-    folder = Path(work_dir) / f"init_peak_{hidden}x{layers}"
+    pooling = "" if model_args.pooling in (None, "intensity") else f"_{model_args.pooling}"
+    folder = Path(work_dir) / f"init_peak_{hidden}x{layers}{pooling}"
     if not is_model_folder(folder):
         build_peak_model(folder, textualizer=replace(PEAK_TEXTUALIZER, top_n=model_args.top_n), hidden_size=hidden,
                          num_layers=layers, heads=max(1, hidden // 32), intermediate_size=model_args.intermediate_size,
-                         max_mz=model_args.max_mz, seed=model_args.model_seed)
+                         max_mz=model_args.max_mz, seed=model_args.model_seed,
+                         pooling=model_args.pooling or "intensity")
     return folder
