@@ -1,17 +1,40 @@
-"""The molecular-mass filter: which library entries lie within a tolerance of a query's mass.
+"""The mass filters: which library entries lie within a tolerance of a query's mass or precursor m/z.
 
 One implementation for library search (`llm4ms.library`) and evaluation (`llm4ms.evaluate`): sort the
 known masses once (`sort_by_mass`), then each query is two binary searches (`mass_window`).
 Masses come from `Spectrum.molecular_mass` (exact mass, else molecular weight); unknown masses are NaN
-and never match.
+and never match. The MS/MS precursor filter uses the same window over library precursor m/z values, with a
+`Tolerance` in Da or ppm (`Tolerance.half_width`: ppm * m/z / 1e6 for each query).
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from llm4ms.spectrum import Spectrum
+
+
+class Tolerance(NamedTuple):
+    """A mass tolerance: `value` in ``"Da"`` or ``"ppm"`` (of the m/z it is applied to).
+
+    Build one from text with ``Tolerance(*llm4ms.query_checks.check_tolerance("10ppm"))``.
+    """
+
+    value: float
+    unit: str
+
+    def half_width(self, mz: float) -> float:
+        """The window's half-width in Da around `mz`."""
+        return self.value * abs(mz) / 1e6 if self.unit == "ppm" else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value:g} {self.unit}"
+
+
+def tolerance_window(sorted_values: np.ndarray, order: np.ndarray, mz: float, tolerance: Tolerance) -> np.ndarray:
+    """`mass_window` with a `Tolerance`: indices whose value is within `tolerance` of `mz` (ascending)."""
+    return mass_window(sorted_values, order, mz, tolerance.half_width(mz))
 
 
 def spectrum_masses(spectra: Iterable[Spectrum]) -> np.ndarray:

@@ -45,20 +45,27 @@ def write_hits_to(results: Sequence[Sequence[Hit]], handle: IO[str], format: str
 
 
 def format_hit_table(results: Sequence[Sequence[Hit]], name_width: int = 40) -> str:
-    """A plain-text table per query: rank, score, name, formula, mass, InChIKey."""
+    """A plain-text table per query: rank, score, name, formula, mass, InChIKey; plus precursor m/z and adduct
+    when a hit of that query has them (MS/MS libraries)."""
     lines: list[str] = []
     for hits in results:
         if not hits:
             continue
         first = hits[0]
         label = first.query_name or first.query_id or f"query {first.query_index + 1}"
+        msms = any(hit.precursor_mz is not None or hit.adduct for hit in hits)
         lines.append(f"Query {first.query_index + 1}: {label}")
-        lines.append(f"  {'rank':>4}  {'score':>6}  {'name':<{name_width}}  {'formula':<14} {'mass':>9}  inchikey")
+        extra = f" {'precursor':>10}  {'adduct':<10}" if msms else ""
+        lines.append(f"  {'rank':>4}  {'score':>6}  {'name':<{name_width}}  {'formula':<14} {'mass':>9}{extra}"
+                     "  inchikey")
         for hit in hits:
             name = (hit.name or hit.id or "")[:name_width]
             mass = f"{hit.mass:.4f}" if hit.mass is not None else ""
+            if msms:
+                precursor = f"{hit.precursor_mz:.4f}" if hit.precursor_mz is not None else ""
+                extra = f" {precursor:>10}  {(hit.adduct or ''):<10}"
             lines.append(f"  {hit.rank:>4}  {hit.score:6.3f}  {name:<{name_width}}  {(hit.formula or ''):<14} "
-                         f"{mass:>9}  {hit.inchikey or ''}")
+                         f"{mass:>9}{extra}  {hit.inchikey or ''}")
         lines.append("")
     if not lines:
         return "no hits\n"

@@ -72,6 +72,23 @@ class Spectrum:
         return float(value) if value is not None else None
 
     @property
+    def precursor_type(self) -> Optional[str]:
+        """The adduct / precursor type as recorded (``[M+H]+``); None for EI spectra."""
+        value = self.get("precursor_type")
+        return str(value) if value is not None else None
+
+    @property
+    def ion_mode(self) -> Optional[str]:
+        """The ion mode, "positive" or "negative": the recorded ion mode, else the one the adduct's charge implies
+        (`llm4ms.io.keys.adduct_ion_mode`); None when neither says (EI spectra, unknown values)."""
+        value = self.get("ion_mode")
+        if value in ("positive", "negative"):
+            return value
+        from llm4ms.io.keys import adduct_ion_mode
+
+        return adduct_ion_mode(self.get("precursor_type"))
+
+    @property
     def molecular_mass(self) -> Optional[float]:
         """The molecule's mass for the mass filter: the recorded exact (monoisotopic) mass, else the recorded
         molecular weight, else the monoisotopic mass computed from FORMULA, else from SMILES (RDKit).

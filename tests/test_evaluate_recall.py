@@ -131,8 +131,10 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "missing.msp" in err and len(err.splitlines()) == 1
-    code = main(["evaluate", "--queries", str(queries), "--library", str(queries), "--methods", "llm4ms"])
-    assert code == 2 and "--model" in capsys.readouterr().err
+    code = main(["evaluate", "--queries", str(queries), "--library", str(queries), "--methods", "llm4ms",
+                 "--model", str(tmp_path / "no-model-here")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "no-model-here" in err and len(err.splitlines()) == 1
 
 
 def test_build_measured_benchmark_invariants(tmp_path):

@@ -64,3 +64,33 @@ def test_search_command_checks_before_reading(argv, message, tmp_path, capsys):
     assert main(["search", "--query", str(tmp_path / "missing.msp"), *argv]) == 2  # checked before reading
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("10ppm", (10.0, "ppm")), (" 0.01 Da ", (0.01, "Da")), ("5PPM", (5.0, "ppm")), ("0da", (0.0, "Da")),
+    ((10, "ppm"), (10.0, "ppm")), ([0.5, "Da"], (0.5, "Da")),
+])
+def test_precursor_tolerance_values(value, expected):
+    from llm4ms.mass import Tolerance
+    from llm4ms.query_checks import check_tolerance
+
+    assert check_tolerance(value) == expected
+    check_search_settings(3, precursor_tolerance=value)
+    assert Tolerance(*expected).half_width(500.0) == pytest.approx(expected[0] * (5e-4 if expected[1] == "ppm" else 1))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(precursor_tolerance="10"), "precursor_tolerance must be a number >= 0 with its unit, e.g. 10ppm or 0.01Da"),
+    (dict(precursor_tolerance=10.0), "(got 10)"),
+    (dict(precursor_tolerance="-1ppm"), "(got -1)"),
+    (dict(precursor_tolerance="10 mDa"), "unknown unit 'mDa'"),
+    (dict(precursor_tolerance=(math.inf, "ppm")), "(got inf)"),
+    (dict(ion_mode="pos"), "ion_mode must be positive or negative (got 'pos')"),
+    (dict(ion_mode=1), "ion_mode must be positive or negative (got 1)"),
+    (dict(precursor_tolerance="x", names=CLI_NAMES), "--precursor-tolerance must be"),
+    (dict(ion_mode="both", names=CLI_NAMES), "--ion-mode must be positive or negative"),
+])
+def test_invalid_msms_settings(settings, message):
+    with pytest.raises(InvalidSetting) as raised:
+        check_search_settings(3, **settings)
+    assert message in str(raised.value) and "\n" not in str(raised.value)

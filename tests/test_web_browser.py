@@ -140,6 +140,49 @@ def test_page_shows_the_error_of_a_bad_file(browser, tmp_path):
         assert not driver.find_elements(By.CSS_SELECTOR, "tr.hit-row")
 
 
+def test_page_msms_filters_and_columns(browser, tmp_path):
+    pytest.importorskip("uvicorn")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from llm4ms.io import write_mgf
+    from llm4ms.library import Library
+    from llm4ms.web import create_app
+    from tests._fakes import FakeEncoder
+    from tests._web_helpers import ServerThread, library_spectra
+
+    driver, downloads = browser
+    spectra = library_spectra(30)
+    for i, spectrum in enumerate(spectra[:20]):  # 20 MS/MS spectra, 10 EI ones
+        spectrum.metadata.update(precursor_mz=150.0 + 2.5 * i + 0.00123,
+                                 precursor_type="[M+H]+" if i % 2 else "[M-H]-")
+    library = Library.build(spectra, tmp_path / "lib", FakeEncoder(), show_progress=False)
+    upload = tmp_path / "q.mgf"
+    write_mgf(spectra[3:4], upload)
+    with ServerThread(create_app(library, FakeEncoder())) as server:
+        driver.get(server.url + "/")
+        driver.find_element(By.ID, "precursor_tolerance").send_keys("10ppm")
+        Select(driver.find_element(By.ID, "ion_mode")).select_by_value("positive")
+        driver.find_element(By.ID, "files").send_keys(str(upload))
+        driver.find_element(By.ID, "search-btn").click()
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.hit-row"))
+        section = driver.find_element(By.CSS_SELECTOR, "section.query")
+        headers = [th.text for th in section.find_elements(By.CSS_SELECTOR, "th")]
+        assert headers[-2:] == ["precursor m/z", "adduct"]
+        rows = section.find_elements(By.CSS_SELECTOR, "tr.hit-row")
+        assert len(rows) == 1 and rows[0].get_attribute("data-library-index") == "3"
+        assert "[M+H]+" in rows[0].text and "157.5012" in rows[0].text
+        assert "precursor 157.5012 [M+H]+" in section.find_element(By.TAG_NAME, "h2").text
+        driver.find_element(By.ID, "download-csv").click()  # the CSV search keeps the query's precursor
+        target = downloads / "llm4ms_hits.csv"
+        wait.until(lambda d: target.exists() and target.stat().st_size > 0)
+        time.sleep(0.2)
+        rows_csv = list(csv.DictReader(target.open(encoding="utf-8")))
+        assert [(r["library_index"], r["adduct"]) for r in rows_csv] == [("3", "[M+H]+")]
+        assert not driver.find_element(By.ID, "error").is_displayed()
+
+
 def screenshot(out: Path, n_library: int = 3000) -> None:
     """docs/screenshot_web.png: MassBank EI library (FakeEncoder embeddings), two FastEI measured queries."""
     import tempfile

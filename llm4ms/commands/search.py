@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mass", type=float, help="query molecular mass for the filter (else the query's recorded exact "
                                               "mass or molecular weight, else computed from its FORMULA or SMILES)")
     p.add_argument("--min-score", type=float, help="drop hits whose (fused) score is below this")
+    msms = p.add_argument_group("MS/MS", "filters for tandem spectra; without --precursor-tolerance the search is an "
+                                         "analogue search (any precursor may match)")
+    msms.add_argument("--precursor-tolerance", metavar="TOL",
+                      help="only hits whose precursor m/z is within TOL of the query's, e.g. 10ppm or 0.01Da "
+                           "(queries without a precursor m/z are not filtered)")
+    msms.add_argument("--ion-mode", metavar="MODE", help="only hits measured in this ion mode: positive or negative")
     ranking = p.add_argument_group(
         "ranking", "default: the ranking fit for the model on validation data (see `llm4ms info`): the index "
                    "proposes candidates by embedding, a fused score with a classic similarity orders them, minus "
@@ -57,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from llm4ms.report import format_hit_table, write_hits
 
     check_search_settings(args.k, mass=args.mass, mass_tolerance=args.mass_tolerance, min_score=args.min_score,
-                          rerank_depth=args.rerank_depth, names=CLI_NAMES)
+                          rerank_depth=args.rerank_depth, names=CLI_NAMES,
+                          precursor_tolerance=args.precursor_tolerance, ion_mode=args.ion_mode)
     report = ReadReport(path=args.query)
     queries = list(read_spectra(args.query, skip_invalid=args.skip_invalid, report=report,
                                require_searchable=True))
@@ -65,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.query}: no spectra to search")
     if args.mass_tolerance is not None:
         log.info("%s", mass_note(queries, args.mass, args.mass_tolerance))
+    if args.precursor_tolerance is not None:
+        log.info("%s", precursor_note(queries, args.precursor_tolerance))
     library, encoder = open_library(args.library, args.model)
     masses = [args.mass] * len(queries) if args.mass is not None else None
     from llm4ms.ranking import model_ranking, resolve_ranking
@@ -76,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("ranking: %s", ranking.describe())
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
-                             ranking=ranking)
+                             ranking=ranking, precursor_tolerance=args.precursor_tolerance,
+                             ion_mode=args.ion_mode)
     if report.skipped:
         print(f"{report.skipped} invalid query records skipped", file=sys.stderr)
     if args.out:
@@ -85,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_hit_table(results))
     return 0
+
+
+def precursor_note(queries: Sequence, tolerance: str) -> str:
+    """One line saying how many queries the precursor filter applies to."""
+    without = sum(q.precursor_mz is None for q in queries)
+    note = f"precursor filter +/-{tolerance.strip()}"
+    if not without:
+        return f"{note} around each query's precursor m/z"
+    return f"{note}: {without} of {len(queries)} queries have no precursor m/z and are searched without it"
 
 
 def mass_note(queries: Sequence, mass: Optional[float], tolerance: float) -> str:

@@ -5,6 +5,7 @@
 ...     ...
 >>> report.read, report.skipped, report.errors[:3]
 >>> spectra = list(read_spectra_text(uploaded_bytes, "msp", name="upload.msp"))
+>>> spectra = list(read_massbank("MassBank-data/Lab/MSBNK-Lab-XX000001.txt"))  # MassBank record files
 
 Formats come from the extension (after an optional ``.gz``) or from ``format=``; spectrum text held in
 memory (``str`` or ``bytes``, gzip bytes too) is read by `read_spectra_text` with the same readers,
@@ -27,14 +28,15 @@ from llm4ms.io._base import Item, LineSource, ReadReport, open_data, open_text
 from llm4ms.io.formats import EXTENSIONS, detect_format, format_name, sniff_format
 from llm4ms.io.jcamp import iter_jcamp
 from llm4ms.io.keys import normalize_metadata
+from llm4ms.io.massbank import iter_massbank
 from llm4ms.io.mgf import write_mgf, iter_mgf
 from llm4ms.io.msp import iter_msp, write_msp
 from llm4ms.io.table import iter_table
 from llm4ms.io.validate import ReadWarning, require_searchable, summarize_warnings
 from llm4ms.spectrum import Spectrum
 
-__all__ = ["read_spectra", "read_spectra_text", "ReadReport", "ReadWarning", "require_searchable", "write_msp",
-           "write_mgf", "normalize_metadata", "detect_format", "sniff_format", "FORMATS"]
+__all__ = ["read_spectra", "read_spectra_text", "read_massbank", "ReadReport", "ReadWarning", "require_searchable",
+           "write_msp", "write_mgf", "normalize_metadata", "detect_format", "sniff_format", "FORMATS"]
 
 Reader = Callable[[Iterable[str], str], Iterator[Item]]
 
@@ -90,6 +92,23 @@ def read_spectra_text(data: Union[str, bytes, bytearray, memoryview], format: st
     if default_name is not None and fmt == "table":
         reader = functools.partial(iter_table, default_name=default_name)
     return _read(lambda: open_data(data, name, report), name, reader, skip_invalid, report, require_searchable)
+
+
+def read_massbank(path: Union[str, os.PathLike], skip_invalid: bool = False,
+                  report: Optional[ReadReport] = None) -> Iterator[Spectrum]:
+    """Stream the spectra of a MassBank record file (``MSBNK-*.txt`` of MassBank/MassBank-data), with the same
+    decoding, checks, errors and report as `read_spectra` (`llm4ms.io.massbank` says what is read).
+
+    Not a format of `read_spectra`: MassBank records end in ``.txt`` like peak lists, so they are read only
+    when asked for by name.
+    """
+    path_text = str(path)
+    if not Path(path).is_file():
+        raise SpectrumFormatError("file not found", path_text)
+    if report is None:
+        report = ReadReport()
+    report.path = path_text
+    return _read(lambda: open_text(path, report), path_text, iter_massbank, skip_invalid, report)
 
 
 def _read(open_handle: Callable[[], ContextManager[IO[str]]], where: str, reader: Reader, skip_invalid: bool,

@@ -9,30 +9,35 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 # canonical key -> synonyms (written loosely; they are squashed before lookup)
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "id": ("id", "db#", "accession", "spectrum_id", "spectrumid", "dbid"),
-    "name": ("name", "compound_name", "compoundname", "title", "compound"),
-    "inchikey": ("inchikey", "inchi_key"),
-    "inchi": ("inchi", "inchicode"),
-    "smiles": ("smiles",),
-    "formula": ("formula", "molecular_formula", "molform"),
+    "name": ("name", "compound_name", "compoundname", "title", "compound", "ch$name"),
+    "inchikey": ("inchikey", "inchi_key", "ch$link:inchikey"),
+    "inchi": ("inchi", "inchicode", "ch$iupac"),
+    "smiles": ("smiles", "ch$smiles"),
+    "formula": ("formula", "molecular_formula", "molform", "ch$formula"),
     # matchms harmonises EXACTMASS into parent_mass (the neutral mass), so it maps back here
-    "exact_mass": ("exact_mass", "exactmass", "monoisotopic_mass", "parent_mass"),
+    "exact_mass": ("exact_mass", "exactmass", "monoisotopic_mass", "parent_mass", "ch$exact_mass"),
     "mol_weight": ("mw", "mol_weight", "molecular_weight", "molweight"),
-    "precursor_mz": ("precursor_mz", "precursormz", "pepmass"),
-    "precursor_type": ("precursor_type", "precursortype", "adduct"),
-    "ion_mode": ("ion_mode", "ionmode", "polarity"),
+    # MS/MS: MassBank-style MSP (PRECURSORMZ, PRECURSORTYPE, IONMODE), NIST (PrecursorMZ, Precursor_type,
+    # Ion_mode), GNPS and matchms MGF (PEPMASS, ADDUCT, IONMODE, SOURCE_INSTRUMENT), MassBank records (tags)
+    "precursor_mz": ("precursor_mz", "precursormz", "pepmass", "ms$focused_ion:precursor_m/z"),
+    "precursor_type": ("precursor_type", "precursortype", "adduct", "precursor_ion_type",
+                       "ms$focused_ion:precursor_type"),
+    "ion_mode": ("ion_mode", "ionmode", "polarity", "ionization_mode", "ac$mass_spectrometry:ion_mode"),
     "retention_index": ("ri", "retention_index", "retentionindex"),
-    "retention_time": ("rt", "retention_time", "retentiontime"),
-    "ms_level": ("ms_level", "mslevel", "spectrum_type", "ms_type"),
-    "instrument_type": ("instrument_type", "instrumenttype"),
-    "instrument": ("instrument",),
-    "ionization": ("ionization",),
-    "collision_energy": ("collision_energy", "collisionenergy"),
-    "cas": ("cas", "casno", "cas#", "cas_number", "cas_registry_no"),
+    "retention_time": ("rt", "retention_time", "retentiontime", "ac$chromatography:retention_time"),
+    "ms_level": ("ms_level", "mslevel", "spectrum_type", "ms_type", "ac$mass_spectrometry:ms_type"),
+    "instrument_type": ("instrument_type", "instrumenttype", "ac$instrument_type"),
+    "instrument": ("instrument", "source_instrument", "instrument_name", "ac$instrument"),
+    "ionization": ("ionization", "ac$mass_spectrometry:ionization"),
+    "collision_energy": ("collision_energy", "collisionenergy", "ac$mass_spectrometry:collision_energy"),
+    "fragmentation_mode": ("fragmentation_mode", "fragmentation_method", "frag_mode",
+                           "ac$mass_spectrometry:fragmentation_mode"),
+    "cas": ("cas", "casno", "cas#", "cas_number", "cas_registry_no", "ch$link:cas"),
     "license": ("license", "licence"),
     "authors": ("authors", "author"),
     "comment": ("comment", "comments"),
@@ -130,6 +135,21 @@ def _ion_mode(value: Any) -> str:
     if text in _NEGATIVE:
         return "negative"
     return text
+
+
+_ADDUCT_CHARGE = re.compile(r"\]\s*[0-9]*([+-])[0-9]*\*?$")  # the charge after the bracket: ]+ ]2- ]+* ]1+
+
+
+def adduct_ion_mode(adduct: Any) -> Optional[str]:
+    """The ion mode an adduct implies by the charge it ends with: ``[M+H]+`` and ``[M]+*`` -> "positive",
+    ``[M-2H]2-`` -> "negative"; None when it states no charge (``M+H``). For records that give an adduct but
+    no ion mode."""
+    if not isinstance(adduct, str):
+        return None
+    match = _ADDUCT_CHARGE.search(adduct.strip())
+    if match is None:
+        return None
+    return "positive" if match.group(1) == "+" else "negative"
 
 
 def _ms_level(value: Any) -> Any:

@@ -1,5 +1,9 @@
 """`Hit`: one ranked library match for one query, and the hit rows a search returns (`HIT_COLUMNS` is the
-column order of every hit table: CSV, TSV, JSON, the web API)."""
+column order of every hit table: CSV, TSV, JSON, the web API).
+
+MS/MS library spectra also give the hit's precursor m/z and adduct (the store's ``precursor_type``); for EI
+spectra both are empty (None).
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -27,6 +31,8 @@ class Hit:
     smiles: Optional[str]
     formula: Optional[str]
     mass: Optional[float]
+    precursor_mz: Optional[float] = None
+    adduct: Optional[str] = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,8 +46,14 @@ def hits_for_query(query_index: int, query: Spectrum, indices: np.ndarray, score
     """The hits of one query: library `indices` in rank order, their `scores` and metadata `rows`."""
     return [Hit(query_index=query_index, query_id=query.id, query_name=query.name, rank=r + 1,
                 score=float(scores[r]), library_index=int(indices[r]), id=row["id"], name=row["name"],
-                inchikey=row["inchikey"], smiles=row["smiles"], formula=row["formula"], mass=row[MASS_COLUMN])
+                inchikey=row["inchikey"], smiles=row["smiles"], formula=row["formula"], mass=row[MASS_COLUMN],
+                precursor_mz=_finite(row.get("precursor_mz")), adduct=row.get("precursor_type"))
             for r, row in enumerate(rows)]
+
+
+def _finite(value: Any) -> Optional[float]:
+    """A stored float as a number, None when absent or NaN."""
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def make_hits(queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray, min_score: Optional[float],

@@ -16,6 +16,7 @@ import numpy as np
 
 from llm4ms.errors import ConfigError, Llm4msError, ModelMismatchError
 from llm4ms.io.formats import estimate_record_count
+from llm4ms.library.filters import CandidateFinder, SearchFilters
 from llm4ms.library.hits import Hit, make_hits
 from llm4ms.library.index import IndexSpec, search_index, to_gpu_if_available
 from llm4ms.library.index_file import index_problem, open_index, write_index
@@ -50,7 +51,7 @@ class Library:
         self.manifest, self._files = open_complete(self.folder, mmap=mmap)
         self.embeddings = self._files.embeddings
         self.masses = self._files.masses  # NaN where unknown
-        self._mass_order = np.argsort(np.nan_to_num(self.masses, nan=np.inf), kind="stable")
+        self._finder = CandidateFinder(self.masses, self._files.precursors, self._files.ion_modes)
         self._index = None
         self._encoder = None
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
@@ -222,20 +223,26 @@ class Library:
                mass_tolerance: Optional[float] = None, query_masses: Optional[Sequence[Optional[float]]] = None,
                min_score: Optional[float] = None, batch_size: int = 64,
                show_progress: Optional[bool] = False, ranking: Optional[Ranking] = None,
-               rerank: Optional[str] = None, rerank_depth: Optional[int] = None) -> list[list[Hit]]:
+               rerank: Optional[str] = None, rerank_depth: Optional[int] = None,
+               precursor_tolerance: Any = None, ion_mode: Optional[str] = None) -> list[list[Hit]]:
         """Top-`k` hits per query, ordered by `ranking` (default: the one fit for the library's model).
 
         The index proposes the ranking's ``depth`` best candidates by embedding; they are re-scored by the
         fused score and the mass prior (`llm4ms.ranking`). With `mass_tolerance` (Da), only library spectra
         whose molecular mass is within the tolerance of the query's mass are candidates (the query mass from
         `query_masses` or the query's metadata); queries without a known mass are searched unfiltered.
+        MS/MS: with `precursor_tolerance` (``"10ppm"``, ``"0.01Da"`` or ``(10, "ppm")``) only library spectra
+        whose precursor m/z lies within it of the query's precursor m/z are candidates (queries without one are
+        not restricted); with `ion_mode` ("positive"/"negative") only library spectra of that ion mode. No
+        precursor tolerance = analogue search. The filters combine (`llm4ms.library.filters`).
         `rerank` / `rerank_depth`: re-score candidates by that classic score alone (older option).
         """
         from llm4ms.io.validate import require_searchable
         from llm4ms.query_checks import check_search_settings
 
         check_search_settings(k, mass_tolerance=mass_tolerance, masses=query_masses, min_score=min_score,
-                              rerank_depth=rerank_depth)
+                              rerank_depth=rerank_depth, precursor_tolerance=precursor_tolerance,
+                              ion_mode=ion_mode)
         queries = [require_searchable(q, f"query {i}") for i, q in enumerate(queries, start=1)]
         if not queries:
             return []
@@ -245,7 +252,8 @@ class Library:
         q = np.asarray(enc.encode(queries, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
         depth = max(k, ranking.depth) if ranking.reranks else k
         indices, scores = self.retrieve(q, queries, depth, mass_tolerance=mass_tolerance,
-                                        query_masses=query_masses)
+                                        query_masses=query_masses, precursor_tolerance=precursor_tolerance,
+                                        ion_mode=ion_mode)
         if ranking.reranks:
             indices, scores = rerank_all(ranking, queries, indices, scores, self._classic_fn(ranking.classic),
                                          self.masses, k)
@@ -254,53 +262,61 @@ class Library:
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
                           mass_tolerance: Optional[float] = None,
                           query_masses: Optional[Sequence[Optional[float]]] = None,
-                          min_score: Optional[float] = None) -> list[list[Hit]]:
+                          min_score: Optional[float] = None, precursor_tolerance: Any = None,
+                          ion_mode: Optional[str] = None) -> list[list[Hit]]:
         """Hits by embedding alone, for queries already embedded with this library's model."""
-        indices, scores = self.retrieve(q, queries, k, mass_tolerance=mass_tolerance, query_masses=query_masses)
+        indices, scores = self.retrieve(q, queries, k, mass_tolerance=mass_tolerance, query_masses=query_masses,
+                                        precursor_tolerance=precursor_tolerance, ion_mode=ion_mode)
         return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def retrieve(self, q: np.ndarray, queries: Sequence[Spectrum], k: int,
                  mass_tolerance: Optional[float] = None,
-                 query_masses: Optional[Sequence[Optional[float]]] = None) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, inner products) of the `k` nearest library embeddings per query, padded with -1 / -inf."""
-        from llm4ms.query_checks import check_search_settings
+                 query_masses: Optional[Sequence[Optional[float]]] = None,
+                 precursor_tolerance: Any = None, ion_mode: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, inner products) of the `k` nearest library embeddings per query, padded with -1 / -inf.
 
-        check_search_settings(k, mass_tolerance=mass_tolerance, masses=query_masses)
+        Queries a filter restricts are searched exactly among their candidates; the others through the index.
+        """
+        filters = SearchFilters.checked(k, mass_tolerance=mass_tolerance, query_masses=query_masses,
+                                        precursor_tolerance=precursor_tolerance, ion_mode=ion_mode)
         if query_masses is not None and len(query_masses) != len(queries):
             raise ConfigError("query_masses must give one mass (or None) per query")
         n = len(queries)
         indices = np.full((n, k), -1, dtype=np.int64)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
-        unfiltered = list(range(n))
-        if mass_tolerance is not None:
-            unfiltered = self._retrieve_in_mass_window(q, queries, k, float(mass_tolerance), query_masses,
-                                                       indices, scores)
+        candidates = self._finder.for_queries(queries, filters) if filters.active else [None] * n
+        unfiltered = [i for i, cand in enumerate(candidates) if cand is None]
+        groups: dict[int, tuple[np.ndarray, list[int]]] = {}
+        for i, cand in enumerate(candidates):
+            if cand is not None:
+                groups.setdefault(id(cand), (cand, []))[1].append(i)
+        for cand, rows in groups.values():
+            ix, s = self._exact_top_k(cand, q[rows], k)
+            indices[rows, :ix.shape[1]] = ix
+            scores[rows, :s.shape[1]] = s
         if unfiltered:
             s, ix = search_index(self.index, q[unfiltered], k)
             indices[unfiltered, :ix.shape[1]] = ix
             scores[unfiltered, :s.shape[1]] = s
         return indices, scores
 
-    def _retrieve_in_mass_window(self, q: np.ndarray, queries: Sequence[Spectrum], k: int, tolerance: float,
-                                 query_masses: Optional[Sequence[Optional[float]]], indices: np.ndarray,
-                                 scores: np.ndarray) -> list[int]:
-        """Fill `indices` / `scores` by exact search among the candidates of each query's mass window; returns
-        the queries without a known mass (to be searched unfiltered)."""
-        unfiltered = []
-        for i, query in enumerate(queries):
-            mass = query_masses[i] if query_masses is not None else query.molecular_mass
-            if mass is None:
-                unfiltered.append(i)
-                continue
-            cand = self.mass_candidates(float(mass), tolerance)
-            if cand.size:
-                s = np.asarray(self.embeddings[cand], dtype=np.float32) @ q[i]
-                top = np.lexsort((cand, -s))[:k]
-                indices[i, :top.size] = cand[top]
-                scores[i, :top.size] = s[top]
-        if unfiltered:
-            log.info("%d queries have no molecular mass; searched without the mass filter", len(unfiltered))
-        return unfiltered
+    #: library rows scored at once by the exact search among a filter's candidates
+    EXACT_BLOCK = 65536
+
+    def _exact_top_k(self, cand: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` best of the library indices `cand` for each row of `q` by inner product, ties by lower index:
+        ``(indices, scores)`` of shape (len(q), min(k, len(cand)))."""
+        best_i = np.zeros((q.shape[0], 0), dtype=np.int64)
+        best_s = np.zeros((q.shape[0], 0), dtype=np.float32)
+        for start in range(0, cand.size, self.EXACT_BLOCK):
+            block = cand[start:start + self.EXACT_BLOCK]
+            s = q @ np.asarray(self.embeddings[block], dtype=np.float32).T
+            all_i = np.concatenate([best_i, np.broadcast_to(block, s.shape)], axis=1)
+            all_s = np.concatenate([best_s, s.astype(np.float32)], axis=1)
+            top = np.stack([np.lexsort((all_i[r], -all_s[r]))[:k] for r in range(q.shape[0])])
+            best_i = np.take_along_axis(all_i, top, axis=1)
+            best_s = np.take_along_axis(all_s, top, axis=1)
+        return best_i, best_s
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
@@ -315,10 +331,14 @@ class Library:
 
     def mass_candidates(self, mass: float, tolerance: float) -> np.ndarray:
         """Library indices whose molecular mass is within `tolerance` Da of `mass` (ascending order)."""
-        sorted_masses = self.masses[self._mass_order]
-        lo = np.searchsorted(sorted_masses, mass - tolerance, side="left")
-        hi = np.searchsorted(sorted_masses, mass + tolerance, side="right")
-        return np.sort(self._mass_order[lo:hi])
+        return self._finder.mass(mass, tolerance)
+
+    def precursor_candidates(self, mz: float, tolerance: Any) -> np.ndarray:
+        """Library indices whose precursor m/z is within `tolerance` (``"10ppm"``, ``"0.01Da"``) of `mz`."""
+        from llm4ms.mass import Tolerance
+        from llm4ms.query_checks import check_tolerance
+
+        return self._finder.precursor(mz, Tolerance(*check_tolerance(tolerance)))
 
 
 def _input(spectra: str | Path | Iterable[Spectrum], skip_invalid: bool) -> tuple[Iterable[Spectrum], Any, Any,

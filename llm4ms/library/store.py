@@ -8,7 +8,7 @@ Layout of a library folder::
     shards/000000.npz     per-chunk embeddings + peaks while building (deleted once complete)
     shards/000000.jsonl   per-chunk metadata rows
     embeddings.npy        (n, d) float32 or float16, memory-mappable
-    metadata.parquet      one row per spectrum: id, name, inchikey, smiles, formula, exact_mass, ...
+    metadata.parquet      one row per spectrum: id, name, inchikey, smiles, formula, exact_mass, precursor_mz, ...
     peaks_mz.npy, peaks_intensity.npy, peaks_offsets.npy   all peaks, for mirror plots and re-ranking
     index.faiss           the search index (`llm4ms.library.index_file`)
 
@@ -20,7 +20,9 @@ cheaply at load (size and the first and last MiB; `verify_library` hashes everyt
 can be damaged (truncated, garbled, wrong dtype or shape, missing file) is reported as one `Llm4msError`
 line naming the folder, what is wrong and how to rebuild it.
 
-Folders of format 1 name the molecular mass column ``mass``; they are read as if it were ``exact_mass``.
+Folders of format 1 name the molecular mass column ``mass``; they are read as if it were ``exact_mass``. Folders
+written before the MS/MS columns (``precursor_type``, ``ion_mode``; `ADDED_COLUMNS`) are read with those
+columns empty.
 """
 from __future__ import annotations
 
@@ -56,15 +58,22 @@ log = logging.getLogger(__name__)
 MASS_COLUMN = "exact_mass"
 #: Metadata columns kept per library spectrum (the hit table shows these).
 METADATA_COLUMNS = ("id", "name", "inchikey", "smiles", "formula", MASS_COLUMN, "precursor_mz",
-                    "retention_index", "license", "authors", "source_record")
+                    "retention_index", "license", "authors", "source_record", "precursor_type", "ion_mode")
 _FLOAT_COLUMNS = (MASS_COLUMN, "precursor_mz", "retention_index")
 #: Columns (and shard row keys) as format 1 named them -> their name now.
 LEGACY_COLUMNS = {"mass": MASS_COLUMN}
+#: Columns added after folders were first written (MS/MS): an older folder is read with them empty (null).
+ADDED_COLUMNS = ("precursor_type", "ion_mode")
 
 
 # ---- metadata rows ------------------------------------------------------------------------------------
 def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
-    """The stored metadata of one library spectrum."""
+    """The stored metadata of one library spectrum.
+
+    MS/MS spectra keep their precursor m/z, adduct (``precursor_type``) and ion mode ("positive"/"negative",
+    recorded or implied by the adduct: `Spectrum.ion_mode`) for the precursor and ion-mode filters; EI
+    spectra leave them empty.
+    """
     mass = spectrum.molecular_mass
     ri = spectrum.get("retention_index")
     try:
@@ -83,6 +92,8 @@ def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
         "license": _str(spectrum.get("license")),
         "authors": _str(spectrum.get("authors")),
         "source_record": int(source_record),
+        "precursor_type": _str(spectrum.precursor_type),
+        "ion_mode": spectrum.ion_mode,
     }
 
 
@@ -398,6 +409,17 @@ class LibraryFiles:
         """The 1-based position of each spectrum in the input it was built from."""
         return np.asarray(self.table.column("source_record").to_numpy())
 
+    def precursors(self) -> np.ndarray:
+        """Precursor m/z per spectrum (float64, NaN where unknown: EI spectra)."""
+        import pyarrow as pa
+
+        column = self.table.column("precursor_mz").cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(column, dtype=np.float64)
+
+    def ion_modes(self) -> list:
+        """Ion mode per spectrum: "positive", "negative" or None."""
+        return self.table.column("ion_mode").to_pylist()
+
     def with_structure(self) -> int:
         """How many spectra have an InChIKey."""
         return len(self.table.column("inchikey").drop_null())
@@ -496,10 +518,18 @@ def _load_table(folder: Path, n: int, hint: str):
 
 
 def _current_columns(table: Any) -> Any:
-    """`table` with the columns format 1 named otherwise renamed (``mass`` -> ``exact_mass``)."""
+    """`table` with the columns format 1 named otherwise renamed (``mass`` -> ``exact_mass``) and the columns
+    added since (`ADDED_COLUMNS`) present, empty where an older folder lacks them."""
+    import pyarrow as pa
+
     names = table.column_names
     renamed = [LEGACY_COLUMNS[c] if c in LEGACY_COLUMNS and LEGACY_COLUMNS[c] not in names else c for c in names]
-    return table if renamed == names else table.rename_columns(renamed)
+    if renamed != names:
+        table = table.rename_columns(renamed)
+    for column in ADDED_COLUMNS:
+        if column not in table.column_names:
+            table = table.append_column(pa.field(column, pa.string()), pa.nulls(table.num_rows, pa.string()))
+    return table
 
 
 def verify_library(folder: str | Path) -> list[str]:

@@ -45,7 +45,10 @@ from llm4ms.web.inputs import (MAX_LINES, MAX_MIRROR_PEAKS, BadRequest, Budget, 
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-HIT_FIELDS = ("rank", "score", "library_index", "id", "name", "formula", "inchikey", "smiles", "mass")
+HIT_FIELDS = ("rank", "score", "library_index", "id", "name", "formula", "inchikey", "smiles", "mass", "precursor_mz",
+              "adduct")
+#: search settings forwarded to `Library.search` (and echoed in the answer) only when the user gives them
+OPTIONAL_SETTINGS = ("rerank", "rerank_depth", "precursor_tolerance", "ion_mode")
 
 
 @dataclass
@@ -206,6 +209,12 @@ class SearchSettings(BaseModel):
                                               "`llm4ms search --rerank`); default: the library model's ranking")
     rerank_depth: Optional[int] = Field(None, strict=True,
                                         description="candidates re-scored per query (`--rerank-depth`), >= 1")
+    precursor_tolerance: Optional[str] = Field(None, max_length=40, examples=["10ppm", "0.01Da"],
+                                               description="MS/MS: only hits whose precursor m/z is within this of "
+                                                           "the query's (`--precursor-tolerance`, ppm or Da); "
+                                                           "default: analogue search")
+    ion_mode: Optional[str] = Field(None, max_length=20, description="MS/MS: only hits of this ion mode, positive "
+                                                                     "or negative (`--ion-mode`)")
 
 
 #: the fields of `SearchSettings` that are search parameters (not query input)
@@ -256,7 +265,7 @@ class SearchUpload(SearchSettings):
                                       {"value": _shown(value)})
         return number
 
-    @field_validator("text", "rerank", mode="before")
+    @field_validator("text", "rerank", "precursor_tolerance", "ion_mode", mode="before")
     @classmethod
     def _text(cls, value: Any) -> str:
         if not isinstance(value, str):
@@ -312,7 +321,7 @@ def _add_routes(app: Any) -> None:
         params, queries = await _parse_search(app, request, limits)
         started = time.perf_counter()
         results = await _in_thread(app, "search", _run_search, app, queries, params)
-        echo = {key: params[key] for key in ("rerank", "rerank_depth") if params.get(key) is not None}
+        echo = {key: params[key] for key in OPTIONAL_SETTINGS if params.get(key) is not None}
         head = {"k": params["k"], "mass": params["mass"], "mass_tolerance": params["mass_tolerance"], **echo,
                 "elapsed_ms": round(1000 * (time.perf_counter() - started), 1)}
         # serialised in a worker thread too: queries' peak lists make large bodies
@@ -479,7 +488,8 @@ def _check_params(body: SearchSettings, limits: Limits) -> dict[str, Any]:
     params = {name: getattr(body, name) for name in SETTINGS}
     check_search_settings(params["k"], mass=params["mass"], mass_tolerance=params["mass_tolerance"],
                           min_score=params["min_score"], rerank_depth=params["rerank_depth"], max_k=limits.max_k,
-                          max_rerank_depth=limits.max_rerank_depth)
+                          max_rerank_depth=limits.max_rerank_depth,
+                          precursor_tolerance=params["precursor_tolerance"], ion_mode=params["ion_mode"])
     return params
 
 
@@ -512,9 +522,9 @@ def _read_json_search(raw: bytes, limits: Limits) -> tuple[dict[str, Any], list[
 
 
 def _run_search(app: Any, queries: list[Spectrum], params: dict[str, Any]):
-    """`Library.search` with the library's default ranking; ranking options only as the user gave them."""
+    """`Library.search` with the library's default ranking; ranking and MS/MS options only as the user gave them."""
     masses = [params["mass"]] * len(queries) if params["mass"] is not None else None
-    chosen = {key: params[key] for key in ("rerank", "rerank_depth") if params.get(key) is not None}
+    chosen = {key: params[key] for key in OPTIONAL_SETTINGS if params.get(key) is not None}
     with app.state.lock:
         return app.state.library.search(queries, k=params["k"], encoder=app.state.encoder,
                                         mass_tolerance=params["mass_tolerance"], query_masses=masses,

@@ -220,6 +220,7 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
                         label: str = "spectrum") -> Spectrum:
     """A query from a JSON peak list ``[[mz, intensity], ...]``, checked value by value."""
     from llm4ms.io.keys import normalize_metadata
+    from llm4ms.io.validate import precursor_problem
     from llm4ms.query_checks import check_mass
 
     if not peaks:
@@ -239,6 +240,9 @@ def spectrum_from_peaks(peaks: Sequence[Sequence[float]], name: Optional[str] = 
     if mass is not None:
         mass = check_mass(mass, f"{label}: mass")
     meta = normalize_metadata(dict(metadata or {}))
+    problem = precursor_problem(meta.get("precursor_mz"))
+    if problem is not None:  # the precursor filter reads it: refuse it here, as a reader would
+        raise SpectrumFormatError(problem, label)
     if name:
         meta["name"] = name
     if id:
@@ -261,7 +265,7 @@ def capped_peaks(spectrum: Spectrum, limit: int = MAX_MIRROR_PEAKS) -> tuple[Spe
 def spectrum_to_json(spectrum: Spectrum) -> dict[str, Any]:
     """What the page keeps of a query: enough to ask for a mirror plot or the CSV again."""
     return {"name": spectrum.name, "id": spectrum.id, "mass": spectrum.molecular_mass,
-            "n_peaks": spectrum.n_peaks,
+            "precursor_mz": spectrum.precursor_mz, "adduct": spectrum.precursor_type, "n_peaks": spectrum.n_peaks,
             "peaks": [[float(m), float(i)] for m, i in zip(spectrum.mz, spectrum.intensities)]}
 
 

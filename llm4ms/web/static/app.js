@@ -74,6 +74,8 @@ function searchParams() {
     k: parseInt($("k").value || "10", 10),
     mass: $("mass").value === "" ? null : Number($("mass").value),
     mass_tolerance: $("mass_tolerance").value === "" ? null : Number($("mass_tolerance").value),
+    precursor_tolerance: $("precursor_tolerance").value.trim() === "" ? null : $("precursor_tolerance").value.trim(),
+    ion_mode: $("ion_mode").value === "" ? null : $("ion_mode").value,
   };
 }
 
@@ -120,14 +122,21 @@ function renderResults(result) {
 function renderQuery(query) {
   const label = query.name || query.id || `query ${query.index + 1}`;
   const mass = query.mass !== null && query.mass !== undefined ? ` · mass ${fmt(query.mass, 4)}` : "";
+  const precursor = query.precursor_mz !== null && query.precursor_mz !== undefined
+    ? ` · precursor ${fmt(query.precursor_mz, 4)}${query.adduct ? " " + query.adduct : ""}` : "";
   const card = el("section", { class: "query", "data-query": query.index },
-    el("h2", {}, `Query ${query.index + 1}: ${label} `, el("span", { class: "muted" }, `${query.n_peaks} peaks${mass}`)));
+    el("h2", {}, `Query ${query.index + 1}: ${label} `,
+       el("span", { class: "muted" }, `${query.n_peaks} peaks${mass}${precursor}`)));
   const mirror = el("div", { class: "mirror" }, el("div", { class: "placeholder muted" }, "select a hit"));
   if (!query.hits.length) {
-    card.append(el("p", { class: "muted" }, "No hits (check the mass filter)."));
+    card.append(el("p", { class: "muted" }, "No hits (check the mass, precursor and ion-mode filters)."));
     return card;
   }
-  const head = el("tr", {}, ...["#", "score", "structure", "name", "formula", "InChIKey", "mass"].map((h) => el("th", {}, h)));
+  // MS/MS libraries: precursor m/z and adduct columns, shown only when a hit has them
+  const msms = query.hits.some((hit) => (hit.precursor_mz !== null && hit.precursor_mz !== undefined) || hit.adduct);
+  const columns = ["#", "score", "structure", "name", "formula", "InChIKey", "mass"];
+  if (msms) columns.push("precursor m/z", "adduct");
+  const head = el("tr", {}, ...columns.map((h) => el("th", {}, h)));
   const body = el("tbody");
   for (const hit of query.hits) {
     const picture = hit.smiles
@@ -142,6 +151,7 @@ function renderQuery(query) {
       el("td", {}, hit.formula || ""),
       el("td", { class: "key" }, hit.inchikey || ""),
       el("td", { class: "num" }, fmt(hit.mass, 4)));
+    if (msms) row.append(el("td", { class: "num" }, fmt(hit.precursor_mz, 4)), el("td", {}, hit.adduct || ""));
     row.addEventListener("click", () => selectHit(query, hit, row, mirror));
     body.append(row);
   }
@@ -252,9 +262,9 @@ async function downloadCsv() {
   showError("");
   const { params, queries } = lastSearch;
   const body = { ...params, spectra: queries.map((q) => ({ peaks: q.peaks, name: q.name, id: q.id,
-                                                            mass: params.mass === null ? q.mass : null })) };
-  if (body.mass === null) delete body.mass;
-  if (body.mass_tolerance === null) delete body.mass_tolerance;
+                                                            mass: params.mass === null ? q.mass : null,
+                                                            metadata: queryMetadata(q) })) };
+  for (const key of ["mass", "mass_tolerance", "precursor_tolerance", "ion_mode"]) if (body[key] === null) delete body[key];
   try {
     const response = await fetch("/api/search.csv", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -269,6 +279,14 @@ async function downloadCsv() {
   } catch (err) {
     showError(err.message);
   }
+}
+
+function queryMetadata(query) {
+  // what the precursor filter reads of a query, sent back with its peaks
+  const meta = {};
+  if (query.precursor_mz !== null && query.precursor_mz !== undefined) meta.precursor_mz = query.precursor_mz;
+  if (query.adduct) meta.precursor_type = query.adduct;
+  return meta;
 }
 
 function onClear() {
