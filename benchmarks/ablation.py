@@ -85,6 +85,7 @@ def train_row(row: str, work: Path, max_steps: int) -> tuple[str, list[str]]:
     """Run the row's stages (skipping finished ones); returns (model folder, commands)."""
     import importlib
 
+    from llm4ms.data.shared import portable_path
     from llm4ms.training.models import build_peak_base
 
     stages = ROWS[row][1]
@@ -99,7 +100,7 @@ def train_row(row: str, work: Path, max_steps: int) -> tuple[str, list[str]]:
         path = work / row / f"{index}_{recipe}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(config, indent=2) + "\n")
-        commands.append(f"python recipes/{recipe}.py {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        commands.append(f"python recipes/{recipe}.py {portable_path(path)}")
         module = importlib.import_module(recipe)
         if module.main([str(path)]) != 0:
             raise SystemExit(f"{row}: {recipe} failed")
@@ -111,12 +112,13 @@ def score_row(model: str) -> dict:
     from llm4ms.data.shared import repo_root
     from llm4ms.evaluate.loading import load_spectra
     from llm4ms.evaluate.runner import evaluate
-    from llm4ms.model import SpectrumEncoder
-    from llm4ms.ranking import model_ranking
+    from llm4ms.ranking import MassPrior, Ranking
 
     bench = (repo_root() or ROOT) / "work_data" / "benchmark" / "insilico_validation"
     queries, library = load_spectra(bench / "queries.msp"), load_spectra(bench / "library_10k.msp")
-    default = model_ranking(SpectrumEncoder.from_pretrained(ROOT / "llm4ms" / "resources" / "model"))
+    # one fixed ranking for every row (the one fit for the intensity-pooling model at the previous stop)
+    default = Ranking(fusion=0.15, classic="cosine_sqrt", depth=1000,
+                      prior=MassPrior(weight=0.5, margin=1.5, min_relative=0.005))
     result = evaluate(queries, library, ["llm4ms_embedding", "llm4ms"], mass_tolerance=None,
                       method_options={"llm4ms_embedding": {"model": model},
                                       "llm4ms": {"model": model, "ranking": default}},
@@ -130,8 +132,8 @@ def score_row(model: str) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"Validation: {report['benchmark']}. Embedding = the model alone; ranked = the shipped model's ranking "
-             "(fusion 0.15 with sqrt cosine, depth 1000, mass prior 0.5 / 1.5 Da / 0.5 %) on top of this embedding.",
+    lines = [f"Validation: {report['benchmark']}. Embedding = the model alone; ranked = one fixed ranking for every "
+             "row (fusion 0.15 with sqrt cosine, depth 1000, mass prior 0.5 / 1.5 Da / 0.5 %) on top of its embedding.",
              "", "| row | what varies | embedding R@1 / R@10 | ranked R@1 / R@10 | train minutes | commands |",
              "|---|---|---|---|---|---|"]
     for name, row in report["rows"].items():
@@ -150,6 +152,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from llm4ms.data.shared import portable_path
     from llm4ms.utils import atomic_open, write_json
 
     torch.set_num_threads(args.threads)
@@ -167,7 +170,8 @@ def main(argv=None) -> int:
         minutes = round((time.time() - start) / 60, 1)
         scores = score_row(model)
         previous = report["rows"].get(row, {})
-        report["rows"][row] = {"what": ROWS[row][0], "model": model, "commands": commands, "scores": scores,
+        report["rows"][row] = {"what": ROWS[row][0], "model": portable_path(model), "commands": commands,
+                               "scores": scores,
                                "train_minutes": previous.get("train_minutes") if minutes < 0.2 else minutes}
         print(f"{row}: {scores}", flush=True)
         write_json(RESULTS.with_suffix(".json"), report)

@@ -150,22 +150,22 @@ def markdown(summary: dict[str, Any], speed: Optional[dict], size_mb: float, tra
 
 
 PEAK_MODEL = ("peak-token Llama from scratch: hidden 128, 2 layers, 4 heads, MLP 256, one word-level token per "
-              "peak ('mz:logbin', m/z 1-1000 x 10 log-intensity bins), intensity-weighted mean pooling "
-              "(sqrt relative intensity), is_causal false")
+              "peak ('mz:logbin', m/z 1-1000 x 10 log-intensity bins, top 40 peaks), mean pooling (chosen over "
+              "intensity-weighted pooling on validation: benchmarks/ablation.py), is_causal false")
 PEAK_RECIPE = ("supervised contrastive on sentence-transformers' Trainer (MultipleNegativesRankingLoss, in-batch + 1 "
-               "hard negative, scale 20, batch 256; recipes/configs/peak_supervised.json), full weights; then the "
+               "hard negative, scale 20, batch 256, 200 steps; recipes/configs/peak_supervised.json), full weights; then the "
                "ranking (fusion with sqrt cosine, mass prior, depth) fit on validation by data_prep/fit_ranking.py")
-PEAK_NOTE = ("no MNTP / SimCSE stage: the embedding init (peak vectors passed through nearly unchanged, sqrt-"
-             "intensity pooling) already starts near sqrt cosine; the stages were not re-run for this model")
+PEAK_NOTE = ("no MNTP / SimCSE stage: on validation, MNTP on the train spectra before the supervised stage did not "
+             "help (benchmarks/ablation.py, row peak_mntp_supervised)")
 
 
 def peak_curve(run_dir: Path) -> list[dict]:
-    """Validation history of a recipes/contrastive.py run (results.json), as the curve format above."""
+    """Validation history of a recipes/supervised.py run (results.json), as the curve format above."""
     path = run_dir / "results.json"
     if not path.exists():
         return []
     record = json.loads(path.read_text())
-    return [{"stage": "contrastive", "stage_step": p["step"], "total_step": p["step"],
+    return [{"stage": "supervised", "stage_step": p["step"], "total_step": p["step"],
              "recall@1": p.get("R@1"), "recall@10": p.get("R@10")} for p in record.get("validation_history", [])]
 
 

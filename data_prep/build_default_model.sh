@@ -24,8 +24,9 @@ python data_prep/build_training_sets.py work_data/training_default --negatives 3
     --predicted crossfit --folds 3 --predictor-epochs 15 --predictor-minutes 3 \
     --insilico-validation work_data/benchmark/insilico_validation
 
-# 3. The peak-token model (one token per peak, intensity-weighted pooling) trained by supervised contrastive
-#    learning on sentence-transformers' Trainer; the best validation checkpoint is kept.
+# 3. The peak-token model (one token per peak, mean pooling) trained by supervised contrastive learning on
+#    sentence-transformers' Trainer; the best validation checkpoint is kept. The ablation that chose mean pooling
+#    (and the other rows of the table in benchmarks/RESULTS.md): python benchmarks/ablation.py
 python recipes/supervised.py recipes/configs/peak_supervised.json
 
 # 3b. An LLM-based model the LLM2Vec way (MNTP -> SimCSE -> supervised, LoRA per stage), for the ablation
@@ -36,26 +37,26 @@ python recipes/supervised.py recipes/configs/peak_supervised.json
 
 # 4. Ranking (fusion weight with sqrt cosine, mass prior, retrieval depth), fit on the validation split and
 #    stored in the model folder; then validation numbers of every method with the same prior.
-python data_prep/fit_ranking.py runs/peak/supervised/final --name default_model \
+python data_prep/fit_ranking.py runs/peak_mean/supervised/final --name default_model \
     --queries work_data/benchmark/insilico_validation/queries.msp \
     --library work_data/benchmark/insilico_validation/library_10k.msp --write
 python benchmarks/recall.py --benchmark insilico --split validation --size 10k \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak/supervised/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak_mean/supervised/final \
     --name default_model_validation_insilico_10k
 
 # 5. Final test numbers, once, after selection.
 python benchmarks/recall.py --benchmark insilico --split test --size 10k \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak/supervised/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak_mean/supervised/final \
     --name default_model_insilico_test_10k
 python benchmarks/recall.py --benchmark insilico --split test --size 100k \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak/supervised/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak_mean/supervised/final \
     --name default_model_insilico_test_100k
 python benchmarks/recall.py --benchmark measured --split test \
-    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak/supervised/final \
+    --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak_mean/supervised/final \
     --name default_model_measured_test
 
 # 6. Ship: copy the model folder, record training data, licence and scores in the config (the card
 #    is generated from it), and write benchmarks/results/default_model.{json,md}.
-python data_prep/build_default_model.py speed runs/peak/supervised/final --threads 2 \
+python data_prep/build_default_model.py speed runs/peak_mean/supervised/final --threads 2 \
     --out benchmarks/results/default_model_speed.json
-python data_prep/build_default_model.py ship runs/peak/supervised/final
+python data_prep/build_default_model.py ship runs/peak_mean/supervised/final

@@ -47,7 +47,10 @@ class EncoderScorer(Scorer):
         self._library = library_embeddings
 
     def settings(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"model": self.model_name, "search": "exact inner product",
+        from llm4ms.data.shared import portable_path
+
+        model = portable_path(self.model_name) if self.model_name else None
+        info: dict[str, Any] = {"model": model, "search": "exact inner product",
                                 "ranking": self.ranking.to_dict(), "ranking_text": self.ranking.describe()}
         for attr in ("dim", "identity"):
             try:
