@@ -1,9 +1,10 @@
 """Ablation on the validation split: what each choice of the default model is worth.
 
-Each row trains a variant with the recipes (same data and settings as `recipes/configs/peak_supervised.json`
-unless the row says otherwise; resumable: a row whose ``final/`` exists is not retrained) and scores it on the
-in-silico validation benchmark (679 measured queries vs 10k predicted spectra): the embedding alone, and the
-default ranking (fusion with sqrt cosine + mass prior, as fit for the shipped model) on top of it.
+Each row trains a variant with the recipes (same data and settings as `recipes/configs/peak_supervised.json`,
+with intensity-weighted pooling as the reference, unless the row says otherwise; resumable: a row whose ``final/``
+exists is not retrained) and scores it on the in-silico validation benchmark (679 measured queries vs 10k
+predicted spectra): the embedding alone, and one fixed ranking (fusion 0.15 with sqrt cosine, depth 1,000, mass
+prior 0.5 / 1.5 Da / 0.5 %) on top of it, so rows compare embeddings under the same ranking.
 
     python benchmarks/ablation.py                       # every row; runs/ablation/<row>/...
     python benchmarks/ablation.py --rows peak_default,peak_mean_pooling --max-steps 200
@@ -41,9 +42,10 @@ ROWS: dict[str, tuple[str, list[tuple[str, dict]]]] = {
     "peak_simcse_supervised": ("stages: SimCSE (dropout 0.1), then supervised",
                                [("simcse", {}), ("supervised", {})]),
     "peak_half_data": ("training data: the first half of the triples", [("supervised", {"max_train_samples": 7513})]),
-    "peak_64x1": ("model size: hidden 64, 1 layer", [("supervised", {"model_name_or_path": "peak:64x1"})]),
-    "peak_256x4": ("model size: hidden 256, 4 layers",
-                   [("supervised", {"model_name_or_path": "peak:256x4", "intermediate_size": 512})]),
+    "peak_64x1": ("model size: hidden 64, 1 layer, mean pooling (compare with peak_mean_pooling, 128x2)",
+                  [("supervised", {"model_name_or_path": "peak:64x1", "pooling": "mean"})]),
+    "peak_256x4": ("model size: hidden 256, 4 layers, mean pooling (compare with peak_mean_pooling, 128x2)",
+                   [("supervised", {"model_name_or_path": "peak:256x4", "intermediate_size": 512, "pooling": "mean"})]),
     "bpe_tiny_supervised": ("tokens: byte-level BPE over 'mz:bin' text (llm4ms-v2), tiny Llama 128x2, mean pooling",
                             [("supervised", {"model_name_or_path": "tiny:128x2", "textualizer": "llm4ms-v2",
                                              "max_length": 256, "per_device_train_batch_size": 64})]),
@@ -67,6 +69,7 @@ def stage_config(row: str, index: int, recipe: str, overrides: dict, previous: s
     if recipe == "supervised":
         config = {k: v for k, v in json.loads((ROOT / SUPERVISED).read_text()).items() if not k.startswith("_")}
         config["max_steps"] = max_steps
+        config["pooling"] = "intensity"  # the reference of the table: the previous default (rows change it)
     else:
         config = dict(STAGE_DEFAULTS[recipe])
         config["model_name_or_path"] = "peak:128x2"
@@ -138,8 +141,13 @@ def markdown(report: dict) -> str:
              "|---|---|---|---|---|---|"]
     for name, row in report["rows"].items():
         e, r = row["scores"]["embedding"], row["scores"]["default_ranking"]
-        lines.append(f"| {name} | {row['what']} | {e['R@1']} / {e['R@10']} | {r['R@1']} / {r['R@10']} | "
-                     f"{row['train_minutes']} | {'; '.join(f'`{c}`' for c in row['commands'])} |")
+
+        def pair(scores: dict) -> str:
+            return "-" if scores.get("R@1") is None else f"{scores['R@1']} / {scores['R@10']}"
+
+        minutes = "-" if row.get("train_minutes") is None else row["train_minutes"]
+        lines.append(f"| {name} | {row['what']} | {pair(e)} | {pair(r)} | {minutes} | "
+                     f"{'; '.join(f'`{c}`' for c in row['commands'])} |")
     return "\n".join(lines) + "\n"
 
 
