@@ -25,26 +25,24 @@ def library(tmp_path_factory):
     return build_library(tmp_path_factory.mktemp("weblib") / "lib")
 
 
+def _serve(library, timeout: float, **limits):
+    from llm4ms.web import create_app
+
+    with ServerThread(create_app(library, FakeEncoder(), max_k=20, **limits)) as running:
+        with httpx.Client(base_url=running.url, timeout=timeout) as client:
+            yield client
+
+
 @pytest.fixture(scope="module")
 def server(library):
     """Small limits, as in test_web_api: 0.05 MB bodies, so 0.2 MB unpacked."""
-    from llm4ms.web import create_app
-
-    app = create_app(library, FakeEncoder(), max_upload_mb=0.05, max_spectra=5, max_k=20)
-    with ServerThread(app) as running:
-        with httpx.Client(base_url=running.url, timeout=60) as client:
-            yield client
+    yield from _serve(library, 60, max_upload_mb=0.05, max_spectra=5)
 
 
 @pytest.fixture(scope="module")
 def roomy(library):
     """Larger limits (8 MB bodies, 32 MB unpacked), so the per-request line and unpack caps bind."""
-    from llm4ms.web import create_app
-
-    app = create_app(library, FakeEncoder(), max_upload_mb=8, max_spectra=50, max_k=20)
-    with ServerThread(app) as running:
-        with httpx.Client(base_url=running.url, timeout=120) as client:
-            yield client
+    yield from _serve(library, 120, max_upload_mb=8, max_spectra=50)
 
 
 def peaks_of(spectrum):

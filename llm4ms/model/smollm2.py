@@ -56,7 +56,7 @@ def prepare_smollm2(out_dir: str | Path, num_layers: Optional[int] = None, dtype
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llm4ms.model.encoder import replace_dir, resolve_dtype
+    from llm4ms.model.weights import replace_dir, resolve_dtype
 
     out = Path(out_dir)
     if (out / "config.json").is_file() and any(out.glob("*.safetensors")):

@@ -150,25 +150,15 @@ def _add_error_handlers(app: Any) -> None:
             parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
         return error(422, "invalid request: " + "; ".join(parts))
 
-    @app.exception_handler(TooLarge)
-    async def too_large(request, exc: TooLarge):
-        return error(413, str(exc))
+    def status_error(status: int):
+        async def handler(request, exc: Exception):
+            return error(status, str(exc))
+        return handler
 
-    @app.exception_handler(TooManySpectra)
-    async def too_many(request, exc: TooManySpectra):
-        return error(413, str(exc))
-
-    @app.exception_handler(InvalidSetting)
-    async def invalid_setting(request, exc: InvalidSetting):
-        return error(422, str(exc))
-
-    @app.exception_handler(BadRequest)
-    async def bad_request(request, exc: BadRequest):
-        return error(400, str(exc))
-
-    @app.exception_handler(Llm4msError)
-    async def user_error(request, exc: Llm4msError):
-        return error(400, str(exc))
+    # our errors by HTTP status; Starlette picks the most specific class, so the Llm4msError entry is the fallback
+    for cls, status in ((TooLarge, 413), (TooManySpectra, 413), (InvalidSetting, 422), (BadRequest, 400),
+                        (Llm4msError, 400)):
+        app.add_exception_handler(cls, status_error(status))
 
     @app.exception_handler(Exception)
     async def unexpected(request, exc: Exception):
