@@ -12,7 +12,10 @@ log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
 DEFAULT_MODEL_DIR = RESOURCES / "model"
+MSMS_MODEL_DIR = RESOURCES / "msms_model"
 DEFAULT_LIBRARY_SPECTRA = RESOURCES / "library"
+#: Short names of the models shipped inside the package: ``--model ei`` (the default) or ``--model msms``.
+BUNDLED_MODELS = {"ei": DEFAULT_MODEL_DIR, "msms": MSMS_MODEL_DIR}
 
 
 def cache_dir() -> Path:
@@ -27,11 +30,17 @@ def default_model_path() -> Optional[Path]:
 
 
 def load_encoder(reference: Optional[str] = None, device: Optional[str] = None) -> Any:
-    """Load `reference` (folder or Hub id), or the bundled default model when it is None."""
+    """Load `reference` (folder, Hub id, or a bundled model's name: ``ei``, ``msms``), or the bundled default
+    (EI) model when it is None. A folder of that name in the working directory wins over the bundled name."""
     if reference is None:
         path = default_model_path()
         if path is None:
             raise ConfigError("no --model given and this installation ships no default model")
+        reference = str(path)
+    elif reference in BUNDLED_MODELS and not Path(reference).exists():
+        path = BUNDLED_MODELS[reference]
+        if not (path / "llm4ms_config.json").exists():
+            raise ConfigError(f"--model {reference}: this installation does not ship the {reference} model")
         reference = str(path)
     return _load_model(reference, device)
 

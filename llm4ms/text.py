@@ -208,6 +208,13 @@ PRESETS: dict[str, Textualizer] = {
     # EI with the molecular ion known: add the 5 main neutral losses
     "ei-losses": Textualizer(style="words", top_n=40, min_relative=0.005, intensity="bins", n_bins=10,
                              order="mz", n_losses=5, loss_reference="molecular"),
+    # peak-token models (llm4ms.model.peak_vocab): top 40 peaks >= 0.2 % of the base peak, 10 log bins
+    "peaks": Textualizer(style="words", top_n=40, min_relative=0.002, intensity="logbins", n_bins=10,
+                         log_floor=0.002, order="mz"),
+    # peak-token models for MS/MS: integer m/z words (the accurate m/z is kept for the fused accurate-mass
+    # score), top 50 fragments >= 1 % (the cleaning's noise floor), 10 log bins down to 1 %
+    "msms-peaks": Textualizer(style="words", top_n=50, min_relative=0.01, intensity="logbins", n_bins=10,
+                              log_floor=0.01, order="mz"),
     # MS/MS: precursor word, 2-decimal m/z, neutral losses from the precursor
     "msms": Textualizer(style="words", top_n=30, min_relative=0.01, mz_decimals=2, intensity="bins",
                         n_bins=10, order="mz", n_losses=5, loss_reference="precursor",

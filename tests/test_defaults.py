@@ -45,3 +45,22 @@ def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(defaults, "DEFAULT_MODEL_DIR", tmp_path / "none")
     with pytest.raises(defaults.ConfigError, match="no --model given"):
         defaults.load_encoder(None)
+
+
+def test_bundled_models_by_name(tmp_path, monkeypatch):
+    from llm4ms.errors import ConfigError
+
+    loaded = []
+    monkeypatch.setattr(defaults, "_load_model", lambda reference, device=None: loaded.append(reference) or reference)
+    monkeypatch.setattr(defaults, "BUNDLED_MODELS", {**defaults.BUNDLED_MODELS, "msms": tmp_path / "absent"})
+    with pytest.raises(ConfigError, match="does not ship the msms model"):
+        defaults.load_encoder("msms")
+    shipped = tmp_path / "msms_model"
+    shipped.mkdir()
+    (shipped / "llm4ms_config.json").write_text("{}")
+    monkeypatch.setattr(defaults, "BUNDLED_MODELS", {**defaults.BUNDLED_MODELS, "msms": shipped})
+    assert defaults.load_encoder("msms") == str(shipped)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ei").mkdir()  # a folder of that name in the working directory wins
+    assert defaults.load_encoder("ei") == "ei"
+    assert defaults.load_encoder("some/hub-id") == "some/hub-id"

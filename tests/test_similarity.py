@@ -25,7 +25,8 @@ def test_presets_are_the_published_constants():
     assert PRESETS["cosine_sqrt"] == (0.0, 0.5, False)
     assert PRESETS["wcs"] == (3.0, 0.6, True)  # NIST GC weights, DP = cos^2
     assert PRESETS["wcs"].mz_power == 3.0
-    assert set(SCORES) == {"cosine", "cosine_sqrt", "wcs", "composite", "entropy"}
+    assert set(SCORES) == {"cosine", "cosine_sqrt", "wcs", "composite", "entropy", "cosine_hr", "modified_cosine",
+                           "entropy_hr"}
 
 
 def test_nominal_peaks_round_half_up_keep_largest_and_scale():

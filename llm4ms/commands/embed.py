@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "folder at once is refused.")
     p.add_argument("--spectra", required=True, help="MSP, MGF, CSV/TXT or JCAMP-DX file (optionally .gz)")
     p.add_argument("--out", required=True, help="library folder to write")
-    p.add_argument("--model", help="model folder or Hub id (default: the bundled default model)")
+    p.add_argument("--model", help="model folder, Hub id, or a bundled model: ei (the default) or msms")
     p.add_argument("--batch-size", type=int, default=64, help="spectra per forward pass")
     p.add_argument("--chunk-size", type=int, default=1024, help="spectra per resumable shard")
     p.add_argument("--index", default="auto", choices=INDEX_KINDS, help="index kind built at the end")

@@ -8,7 +8,9 @@ from llm4ms.errors import ConfigError
 
 DEFAULT_METHODS = "cosine,wcs,composite,spec2vec,entropy"
 #: Methods that need the `[baselines]` extra, and the modules each imports.
-OPTIONAL_MODULES = {"spec2vec": ("spec2vec", "matchms", "gensim"), "entropy": ("ms_entropy",)}
+OPTIONAL_MODULES = {"spec2vec": ("spec2vec", "matchms", "gensim"), "entropy": ("ms_entropy",),
+                    "spec2vec_hr": ("spec2vec", "matchms", "gensim"), "entropy_hr": ("ms_entropy",),
+                    "cosine_hr": ("matchms",), "modified_cosine": ("matchms",)}
 BASELINES_HINT = "pip install 'llm4ms[baselines]'"
 
 
@@ -23,12 +25,19 @@ def register(subparsers) -> None:
     parser.add_argument("--methods", default=None,
                         help="comma-separated: llm4ms (the default search ranking), llm4ms_embedding (embedding alone), cosine, cosine_sqrt, wcs, composite, spec2vec, entropy "
                              f"(default {DEFAULT_METHODS}; spec2vec and entropy need {BASELINES_HINT}, and are "
-                             "left out of the default with a note when it is missing)")
+                             "left out of the default with a note when it is missing); for MS/MS at accurate m/z: "
+                             "cosine_hr, modified_cosine, entropy_hr, spec2vec_hr, ms2deepscore (needs "
+                             "--ms2deepscore-model)")
     parser.add_argument("--model", help="encoder folder or Hub id for method llm4ms (default: the bundled model)")
     parser.add_argument("--k", default="1,5,10,100", help="comma-separated k values (default 1,5,10,100)")
     parser.add_argument("--mass-tolerance", type=float, default=None,
                         help="also report results restricted to library spectra within this many Da of the "
                              "query's molecular mass (e.g. 0.5)")
+    parser.add_argument("--precursor-tolerance", default=None,
+                        help="MS/MS: also report results restricted to library spectra whose precursor m/z lies "
+                             "within this of the query's, e.g. 10ppm or 0.01Da (queries without one: unrestricted)")
+    parser.add_argument("--ms2deepscore-model", default=None,
+                        help="MS2DeepScore model file for method ms2deepscore (needs the ms2deepscore package)")
     parser.add_argument("--spec2vec-iterations", type=int, default=10,
                         help="Word2Vec epochs when spec2vec trains on the library (default 10)")
     parser.add_argument("--batch-size", type=int, default=64, help="encoder batch size (llm4ms)")
@@ -106,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
         args.model = str(default_model_path())
     if args.mass_tolerance is not None and args.mass_tolerance < 0:
         raise ConfigError("--mass-tolerance must be >= 0")
+    precursor_tolerance = None
+    if args.precursor_tolerance is not None:
+        from llm4ms.mass import Tolerance
+        from llm4ms.query_checks import check_tolerance
+
+        precursor_tolerance = Tolerance(*check_tolerance(args.precursor_tolerance, "--precursor-tolerance"))
     ks = _parse_ks(args.k)
     queries = load_spectra(args.queries)
     library = load_spectra(args.library)
@@ -116,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
     if not any(q.inchikey for q in queries):
         raise ConfigError(f"{args.queries}: no query has an InChIKey, so recall cannot be computed")
     options = {"spec2vec": {"iterations": args.spec2vec_iterations},
+               "spec2vec_hr": {"iterations": args.spec2vec_iterations},
+               "ms2deepscore": {"model_path": args.ms2deepscore_model},
                "llm4ms": {"model": args.model, "batch_size": args.batch_size},
                "llm4ms_embedding": {"model": args.model, "batch_size": args.batch_size}}
     try:
         result = evaluate(queries, library, methods, ks=ks, mass_tolerance=args.mass_tolerance,
                           method_options=options, name=f"{args.queries} vs {args.library}",
-                          prior=_prior(args))
+                          prior=_prior(args), precursor_tolerance=precursor_tolerance)
     except ImportError as err:  # an optional package that find_spec saw but that cannot be imported
         name = (getattr(err, "name", None) or "").split(".")[0]
         if name not in {m for mods in OPTIONAL_MODULES.values() for m in mods}:

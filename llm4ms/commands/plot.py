@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=1, help="which spectrum of the query file (1-based, default 1)")
     p.add_argument("--library", help="library folder (default: the bundled library)")
     p.add_argument("--hit", type=int, default=1, help="rank of the hit to plot (1 = best)")
-    p.add_argument("--model", help="model folder or Hub id (default: the model the library was built with)")
+    p.add_argument("--model", help="model folder, Hub id, or a bundled model (ei, msms) (default: the model the library was built with)")
     p.add_argument("-k", "--top-k", dest="k", type=int, help="hits to search (default: max(10, --hit))")
     p.add_argument("--mass-tolerance", type=float, help="molecular-mass filter half-width (Da)")
     p.add_argument("--mass", type=float, help="query molecular mass for the filter (else the query's recorded mass, "

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Embed the query spectra and return the top-k library hits per query.")
     p.add_argument("--query", required=True, help="query spectra file (MSP, MGF, CSV/TXT, JCAMP-DX; .gz ok)")
     p.add_argument("--library", help="library folder (default: the bundled library)")
-    p.add_argument("--model", help="model folder or Hub id (default: the model the library was built with)")
+    p.add_argument("--model", help="model folder, Hub id, or a bundled model (ei, msms) (default: the model the library was built with)")
     p.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="hits per query")
     p.add_argument("--out", help="write hits to .csv, .tsv or .json (default: a table on stdout)")
     p.add_argument("--mass-tolerance", type=float,

@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Serve a search page and a JSON API for a library; works fully offline. "
                                    "API endpoints are listed at /docs.")
     p.add_argument("--library", help="library folder (default: the bundled library)")
-    p.add_argument("--model", help="model folder or Hub id (default: the model the library was built with)")
+    p.add_argument("--model", help="model folder, Hub id, or a bundled model (ei, msms) (default: the model the library was built with)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on")

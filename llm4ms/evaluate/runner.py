@@ -3,8 +3,10 @@
 One run = one set of queries, one library, one list of methods: every method sees identical inputs, so
 the table compares methods and nothing else. Each method is searched without a filter and, when a
 mass tolerance is given, again restricted to library spectra of the query's molecular mass (the FastEI
-/ NIST practice). Timings are wall-clock per method (fit = index/train on the library; search = all
-queries), measured in this process.
+/ NIST practice), and, when a precursor tolerance is given (MS/MS), restricted to library spectra whose
+precursor m/z lies within it of the query's (`precursor_candidates`: identity search; a query without a
+precursor m/z is searched unrestricted). Timings are wall-clock per method (fit = index/train on the
+library; search = all queries), measured in this process.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from llm4ms.evaluate.scorers import Scorer, get_scorer, search_by_chunks
 from llm4ms.ranking import MassPrior, resolve_ranking
-from llm4ms.mass import mass_candidates
+from llm4ms.mass import Tolerance, mass_candidates, sort_by_mass, tolerance_window
 from llm4ms.metrics import DEFAULT_KS, hit_keys_for, recall_at_k
 from llm4ms.spectrum import Spectrum
 
@@ -30,13 +32,16 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
              ks: Sequence[int] = DEFAULT_KS, mass_tolerance: Optional[float] = None,
              method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
              name: str = "evaluation", prior: Optional[MassPrior] = None,
-             isomer_subset: bool = True) -> dict:
+             isomer_subset: bool = True, precursor_tolerance: Optional[Tolerance] = None) -> dict:
     """Evaluate `methods` (registry names or `Scorer` objects) and return a JSON-ready result dict.
 
     With an active `prior` (`llm4ms.ranking.MassPrior`), every method is also reported with the prior
     applied to its scores (``recall_with_prior``), so the comparison stays fair; ``llm4ms`` is reported
     with its ranking's own prior switched off (``recall``) and on (``recall_with_prior``).
     The isomer subset: queries whose library holds a spectrum of another compound with the same formula.
+    With a `precursor_tolerance` (`llm4ms.mass.Tolerance`, or text such as "10ppm"), every method is searched
+    again within each query's precursor window (``recall_precursor_window``, and
+    ``recall_precursor_window_isomer_subset``).
     """
     ks = sorted({int(k) for k in ks})
     depth = max(ks)
@@ -57,6 +62,24 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
             "queries_without_mass": sum(1 for c in candidates if c is None),
         }
 
+    window = None
+    window_stats: Optional[dict[str, Any]] = None
+    if precursor_tolerance is not None and not isinstance(precursor_tolerance, Tolerance):
+        from llm4ms.query_checks import check_tolerance
+
+        precursor_tolerance = Tolerance(*check_tolerance(precursor_tolerance))
+    if precursor_tolerance is not None:
+        window = precursor_candidates(queries, library, precursor_tolerance)
+        sizes = np.array([c.size for c in window if c is not None])
+        window_stats = {
+            "tolerance": str(precursor_tolerance), "value": precursor_tolerance.value,
+            "unit": precursor_tolerance.unit,
+            "median_candidates": float(np.median(sizes)) if sizes.size else None,
+            "mean_candidates": float(np.mean(sizes)) if sizes.size else None,
+            "queries_without_precursor": sum(1 for c in window if c is None),
+            "queries_with_empty_window": int(np.sum(sizes == 0)) if sizes.size else 0,
+        }
+
     library_masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library])
     isomers = isomer_queries(queries, library)
     isomer_keys = list(np.array(query_keys, dtype=object)[isomers]) if isomer_subset and isomers.any() else []
@@ -68,6 +91,7 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
                    "isomer_subset": int(isomers.sum())},
         "settings": {"ks": ks, "identity": "InChIKey first block (also full InChIKey)",
                      "mass_filter": candidate_stats or None,
+                     **({"precursor_window": window_stats} if window_stats is not None else {}),
                      "prior": prior.__dict__ if prior is not None and prior.active else None},
         "versions": versions(),
         "methods": {},
@@ -105,8 +129,33 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
             idx_f, _ = scorer.search(queries, k=depth, candidates=candidates, **plain)
             entry["seconds"]["search_mass_filtered"] = time.perf_counter() - t0
             entry["recall_mass_filtered"] = recall_at_k(query_keys, hit_keys_for(idx_f, library_keys), ks)
+        if window is not None:
+            t0 = time.perf_counter()
+            idx_w, _ = scorer.search(queries, k=depth, candidates=window, **plain)
+            entry["seconds"]["search_precursor_window"] = time.perf_counter() - t0
+            entry["recall_precursor_window"] = recall_at_k(query_keys, hit_keys_for(idx_w, library_keys), ks)
+            if isomer_keys:
+                entry["recall_precursor_window_isomer_subset"] = recall_at_k(
+                    isomer_keys, hit_keys_for(idx_w[isomers], library_keys), ks)
         result["methods"][label] = entry
     return result
+
+
+def precursor_candidates(queries: Sequence[Spectrum], library: Sequence[Spectrum],
+                         tolerance: Tolerance) -> list[Optional[np.ndarray]]:
+    """Per query, the library indices (ascending) whose precursor m/z is within `tolerance` of the query's.
+
+    The window's half-width is taken at the query's precursor m/z (`Tolerance.half_width`). A query without a
+    precursor m/z gets None (no restriction); a library spectrum without one is never a candidate.
+    """
+    values = np.array([np.nan if s.precursor_mz is None else s.precursor_mz for s in library], dtype=np.float64)
+    sorted_values, order = sort_by_mass(values)
+    out: list[Optional[np.ndarray]] = []
+    for query in queries:
+        mz = query.precursor_mz
+        known = mz is not None and np.isfinite(mz)
+        out.append(tolerance_window(sorted_values, order, float(mz), tolerance) if known else None)
+    return out
 
 
 def isomer_queries(queries: Sequence[Spectrum], library: Sequence[Spectrum]) -> np.ndarray:
@@ -150,7 +199,8 @@ def versions() -> dict[str, str]:
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
-    """Recall@k (%, InChIKey first block) per method; with the mass prior, mass filter and isomer subset."""
+    """Recall@k (%, InChIKey first block) per method; with the mass prior, mass filter, precursor window and
+    isomer subset."""
     ks = result["settings"]["ks"]
     counts = result["counts"]
     lines = [f"**{result.get('name', 'evaluation')}**: {counts['queries']} queries, "
@@ -162,6 +212,7 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     filtered = any("recall_mass_filtered" in m for m in methods)
     with_prior = any("recall_with_prior" in m for m in methods)
     isomers = any("recall_isomer_subset" in m for m in methods)
+    windowed = any("recall_precursor_window" in m for m in methods)
     shown = [k for k in ks if k in (1, 10)] or ks[:2]
     header = ["method"] + [f"R@{k}" for k in ks]
     if with_prior:
@@ -171,6 +222,11 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     if filtered:
         tol = result["settings"]["mass_filter"]["tolerance_da"]
         header += [f"R@{k} ±{tol:g} Da" for k in shown]
+    if windowed:
+        window = result["settings"]["precursor_window"]["tolerance"]
+        header += [f"R@{k} ±{window}" for k in shown]
+        if isomers:
+            header += [f"R@1 isomers ±{window}"]
     header += ["R@1 full key", "fit s", "search s", "queries/s"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
@@ -189,6 +245,10 @@ def markdown_table(result: Mapping[str, Any]) -> str:
                 row += cells(entry, "recall_with_prior_isomer_subset", [1])
         if filtered:
             row += cells(entry, "recall_mass_filtered", shown)
+        if windowed:
+            row += cells(entry, "recall_precursor_window", shown)
+            if isomers:
+                row += cells(entry, "recall_precursor_window_isomer_subset", [1])
         row += [f"{100 * entry['recall']['inchikey']['1']:.1f}" if "1" in entry["recall"]["inchikey"] else "-",
                 f"{entry['seconds']['fit']:.1f}", f"{entry['seconds']['search']:.1f}",
                 f"{entry['queries_per_second']:.0f}"]

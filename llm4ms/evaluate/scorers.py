@@ -29,6 +29,12 @@ _REGISTRY: dict[str, str] = {
     "composite": "llm4ms.evaluate.classic:CompositeScorer",
     "spec2vec": "llm4ms.evaluate.spec2vec_scorer:Spec2VecScorer",
     "entropy": "llm4ms.evaluate.entropy_scorer:EntropyScorer",
+    # MS/MS at accurate m/z (llm4ms.evaluate.accurate_scorers; benchmarks/msms_recall.py)
+    "cosine_hr": "llm4ms.evaluate.accurate_scorers:MatchmsCosineScorer",
+    "modified_cosine": "llm4ms.evaluate.accurate_scorers:ModifiedCosineScorer",
+    "entropy_hr": "llm4ms.evaluate.accurate_scorers:FlashEntropyHRScorer",
+    "spec2vec_hr": "llm4ms.evaluate.spec2vec_scorer:Spec2VecHRScorer",
+    "ms2deepscore": "llm4ms.evaluate.ms2deepscore_scorer:MS2DeepScoreScorer",
     "llm4ms": "llm4ms.evaluate.embedding_scorer:EncoderScorer",
     "llm4ms_embedding": "llm4ms.evaluate.embedding_scorer:EmbeddingOnlyScorer",
 }

@@ -5,6 +5,9 @@ per nominal peak (`SpectrumDocument(..., n_decimals=0)` -> "peak@91"); a spectru
 its word vectors weighted by intensity^0.5 (`spec2vec.vector_operations.calc_vector`). Vectors are
 L2-normalised so search is one matrix product. Training runs single-threaded with a fixed seed and a
 hash function that does not depend on PYTHONHASHSEED, so the same library gives the same model.
+
+For accurate-mass MS/MS spectra, `Spec2VecHRScorer` (``spec2vec_hr``) keeps the recorded m/z and makes words with
+two decimals (``SpectrumDocument(..., n_decimals=2)`` -> "peak@91.05"), as Spec2Vec was published for MS/MS.
 """
 from __future__ import annotations
 
@@ -26,16 +29,23 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def _documents(spectra: Sequence[Spectrum]) -> list:
+def _documents(spectra: Sequence[Spectrum], n_decimals: int = 0) -> list:
+    """One `SpectrumDocument` per spectrum: nominal peaks and integer words (`n_decimals` 0), else the recorded
+    peaks (finite, intensity > 0, scaled to a base peak of 1) and words with `n_decimals` decimals."""
     from matchms import Spectrum as MatchmsSpectrum
     from spec2vec import SpectrumDocument
 
     docs = []
     for spectrum in spectra:
-        bins, inten = nominal_peaks(spectrum)
-        mm = MatchmsSpectrum(mz=bins.astype(float), intensities=inten.astype(float), metadata={},
+        if n_decimals == 0:
+            mz, inten = nominal_peaks(spectrum)
+        else:
+            keep = np.isfinite(spectrum.mz) & np.isfinite(spectrum.intensities) & (spectrum.intensities > 0)
+            mz, inten = spectrum.mz[keep], spectrum.intensities[keep]
+            inten = inten / inten.max() if inten.size else inten
+        mm = MatchmsSpectrum(mz=mz.astype(float), intensities=inten.astype(float), metadata={},
                              metadata_harmonization=False)
-        docs.append(SpectrumDocument(mm, n_decimals=0))
+        docs.append(SpectrumDocument(mm, n_decimals=n_decimals))
     return docs
 
 
@@ -46,8 +56,14 @@ class Spec2VecScorer(Scorer):
 
     def __init__(self, iterations: int = 10, vector_size: int = 300, window: int = 500,
                  intensity_weighting_power: float = 0.5, allowed_missing_percentage: float = 100.0,
-                 seed: int = 42, workers: int = 1, model: Any = None, chunk_size: int = 1024) -> None:
+                 seed: int = 42, workers: int = 1, model: Any = None, chunk_size: int = 1024,
+                 n_decimals: int = 0) -> None:
         super().__init__(chunk_size)
+        if not isinstance(n_decimals, int) or n_decimals < 0:
+            from llm4ms.errors import ConfigError
+
+            raise ConfigError(f"spec2vec n_decimals must be a whole number >= 0, not {n_decimals!r}")
+        self.n_decimals = n_decimals
         self.iterations = iterations
         self.vector_size = vector_size
         self.window = window
@@ -60,7 +76,8 @@ class Spec2VecScorer(Scorer):
 
     def settings(self) -> dict[str, Any]:
         return {"iterations": self.iterations, "vector_size": self.vector_size, "window": self.window,
-                "intensity_weighting_power": self.intensity_weighting_power, "words": "peak@{int mz}",
+                "intensity_weighting_power": self.intensity_weighting_power,
+                "words": "peak@{int mz}" if self.n_decimals == 0 else f"peak@{{mz:.{self.n_decimals}f}}",
                 "trained_on": "library" if self._trained_here else "given model",
                 "seed": self.seed}
 
@@ -69,7 +86,7 @@ class Spec2VecScorer(Scorer):
     def fit(self, library: Sequence[Spectrum]) -> "Spec2VecScorer":
         from spec2vec.model_building import train_new_word2vec_model
 
-        docs = _documents(library)
+        docs = _documents(library, self.n_decimals)
         if self.model is None:
             gensim_logger = logging.getLogger("gensim")
             level = gensim_logger.level
@@ -87,7 +104,7 @@ class Spec2VecScorer(Scorer):
 
     def embed(self, spectra: Sequence[Spectrum]) -> np.ndarray:
         """L2-normalised Spec2Vec vectors (n, vector_size); spectra with no known word give zeros."""
-        return self._vectors(_documents(spectra))
+        return self._vectors(_documents(spectra, self.n_decimals))
 
     def _vectors(self, docs: list) -> np.ndarray:
         from spec2vec.vector_operations import calc_vector
@@ -113,3 +130,12 @@ class Spec2VecScorer(Scorer):
         if self._library is None:
             raise RuntimeError("call fit(library) before searching")
         return self.embed(queries) @ self._library.T
+
+
+class Spec2VecHRScorer(Spec2VecScorer):
+    """Spec2Vec for accurate-mass MS/MS: words with two decimals (``peak@91.05``), trained on the library."""
+
+    name = "spec2vec_hr"
+
+    def __init__(self, n_decimals: int = 2, **options: Any) -> None:
+        super().__init__(n_decimals=n_decimals, **options)

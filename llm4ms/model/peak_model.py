@@ -11,11 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from llm4ms.text import Textualizer
+from llm4ms.text import PRESETS, Textualizer
 
-#: The textualizer of peak-token models: top 50 peaks >= 0.2 % of the base peak, 10 log-intensity bins.
-PEAK_TEXTUALIZER = Textualizer(style="words", top_n=50, min_relative=0.002, intensity="logbins", n_bins=10,
-                               log_floor=0.002, order="mz")
+#: The textualizer of EI peak-token models (preset "peaks", the shipped model's); MS/MS models use "msms-peaks".
+PEAK_TEXTUALIZER = PRESETS["peaks"]
 
 
 def build_peak_model(out_dir: str | Path, textualizer: Optional[Textualizer] = None, max_mz: int = 1000,

@@ -2,6 +2,8 @@
 
 ``cosine``, ``cosine_sqrt`` and ``wcs`` are one sparse matrix product (`PRESETS`); ``composite`` adds the NIST
 peak-ratio term per pair; ``entropy`` scores pair by pair with ms-entropy (the extra ``llm4ms[baselines]``).
+``cosine_hr``, ``modified_cosine`` and ``entropy_hr`` compare MS/MS peaks at their recorded (accurate) m/z, pair by
+pair with matchms and ms-entropy (`llm4ms.similarity.accurate`); `max_mz` does not apply to them.
 """
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ from typing import Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
+from llm4ms.similarity.accurate import ACCURATE_SCORES, accurate_matrix
 from llm4ms.similarity.classic import (COMPOSITE_WEIGHTING, MAX_MZ, PRESETS, composite_score, cosine_block,
                                        weighted_matrix, weighted_peaks)
 from llm4ms.similarity.entropy import entropy_matrix
 from llm4ms.spectrum import Spectrum
 
 #: Every name `scores` / `score_matrix` accept.
-SCORES = (*PRESETS, "composite", "entropy")
+SCORES = (*PRESETS, "composite", "entropy", *ACCURATE_SCORES)
 
 
 def check_score(name: str) -> str:
@@ -37,6 +40,8 @@ def score_matrix(name: str, queries: Sequence[Spectrum], candidates: Sequence[Sp
     queries, candidates = list(queries), list(candidates)
     if name == "entropy":
         return entropy_matrix(queries, candidates)
+    if name in ACCURATE_SCORES:
+        return accurate_matrix(name, queries, candidates)
     mz_power, intensity_power, square = COMPOSITE_WEIGHTING if name == "composite" else PRESETS[name]
     lib = weighted_matrix(candidates, mz_power, intensity_power, max_mz)
     cos = cosine_block(lib, weighted_matrix(queries, mz_power, intensity_power, max_mz))

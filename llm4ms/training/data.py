@@ -1,7 +1,8 @@
 """Training sets on disk: spectra (not texts) as JSON lines, read with `datasets`.
 
 Sets store ``mz``/``intensities`` lists plus ``inchikey14``, ``name`` and ``id`` so any textualizer can
-be applied later. Triple rows hold ``anchor``/``positive`` records and a ``negatives`` list of records.
+be applied later; MS/MS records also keep ``precursor_mz`` and ``ion_mode`` (textualizers with a precursor
+word or neutral losses need them). Triple rows hold ``anchor``/``positive`` records and a ``negatives`` list of records.
 """
 from __future__ import annotations
 
@@ -21,16 +22,23 @@ SET_FILES = {"mntp": "mntp.jsonl", "simcse": "simcse.jsonl", "triples": "supervi
 
 
 def spectrum_to_record(spectrum: Spectrum) -> dict[str, Any]:
-    """A JSON-ready record; m/z rounded to 4 decimals, intensities to 4 significant digits."""
-    return {"id": spectrum.id, "name": spectrum.name, "inchikey14": spectrum.inchikey14,
-            "smiles": spectrum.smiles,
-            "mz": [round(float(m), 4) for m in spectrum.mz],
-            "intensities": [float(f"{v:.4g}") for v in spectrum.intensities]}
+    """A JSON-ready record; m/z rounded to 4 decimals, intensities to 4 significant digits; precursor m/z
+    and ion mode only when the spectrum has them (EI sets stay as they were)."""
+    record = {"id": spectrum.id, "name": spectrum.name, "inchikey14": spectrum.inchikey14,
+              "smiles": spectrum.smiles,
+              "mz": [round(float(m), 4) for m in spectrum.mz],
+              "intensities": [float(f"{v:.4g}") for v in spectrum.intensities]}
+    if spectrum.precursor_mz is not None:
+        record["precursor_mz"] = round(float(spectrum.precursor_mz), 5)
+    if spectrum.ion_mode:
+        record["ion_mode"] = spectrum.ion_mode
+    return record
 
 
 def record_to_spectrum(record: Mapping[str, Any]) -> Spectrum:
     """Inverse of `spectrum_to_record` (the InChIKey first block goes into ``inchikey``)."""
-    metadata = {k: record.get(k) for k in ("id", "name", "smiles") if record.get(k) is not None}
+    metadata = {k: record.get(k) for k in ("id", "name", "smiles", "precursor_mz", "ion_mode")
+                if record.get(k) is not None}
     if record.get("inchikey14"):
         metadata["inchikey"] = record["inchikey14"]
     return Spectrum(np.asarray(record["mz"], dtype=np.float64),

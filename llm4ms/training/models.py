@@ -68,14 +68,17 @@ def start_encoder(model_args, work_dir: str | Path, spectra: Callable[[], Sequen
 
 def build_peak_base(model_args, hidden: int, layers: int, work_dir: str | Path) -> Path:
     """A random peak-token model folder under `work_dir` (reused when already built)."""
-    from llm4ms.model.encoder import is_model_folder
+    from llm4ms.model.encoder import as_textualizer, is_model_folder
     from llm4ms.model.peak_model import PEAK_TEXTUALIZER, build_peak_model
 
     pooling = "" if model_args.pooling in (None, "intensity") else f"_{model_args.pooling}"
-    folder = Path(work_dir) / f"init_peak_{hidden}x{layers}{pooling}"
+    preset = "" if model_args.textualizer in (None, "peaks") else f"_{model_args.textualizer}"
+    folder = Path(work_dir) / f"init_peak_{hidden}x{layers}{pooling}{preset}"
+    textualizer = as_textualizer(model_args.textualizer) if model_args.textualizer else PEAK_TEXTUALIZER
     if not is_model_folder(folder):
-        build_peak_model(folder, textualizer=replace(PEAK_TEXTUALIZER, top_n=model_args.top_n), hidden_size=hidden,
-                         num_layers=layers, heads=max(1, hidden // 32), intermediate_size=model_args.intermediate_size,
+        build_peak_model(folder, textualizer=replace(textualizer, top_n=model_args.top_n or textualizer.top_n),
+                         hidden_size=hidden, num_layers=layers, heads=max(1, hidden // 32),
+                         intermediate_size=model_args.intermediate_size,
                          max_mz=model_args.max_mz, seed=model_args.model_seed,
                          pooling=model_args.pooling or "intensity")
     return folder
