@@ -63,19 +63,14 @@ def inchikey_of(spectrum) -> Optional[str]:
     key = str(spectrum.inchikey or "").strip().upper()
     if _INCHIKEY.fullmatch(key):
         return key
-    inchi, smiles = spectrum.get("inchi"), spectrum.smiles
-    if not (inchi or smiles):
+    from llm4ms.spectrum import structure_molecule
+
+    mol = structure_molecule(spectrum, prefer="inchi")
+    if mol is None:
         return None
-    try:
-        from rdkit import Chem, rdBase
-    except ImportError:
-        return None
-    quiet = rdBase.BlockLogs()
-    mol = Chem.MolFromInchi(str(inchi)) if inchi else None
-    if mol is None and smiles:
-        mol = Chem.MolFromSmiles(str(smiles))
-    key = Chem.MolToInchiKey(mol) if mol is not None and mol.GetNumAtoms() else ""
-    del quiet
+    from rdkit import Chem
+
+    key = Chem.MolToInchiKey(mol)
     return key if _INCHIKEY.fullmatch(key or "") else None
 
 
@@ -144,7 +139,7 @@ def build(checkout: Path, out: Path, permissive_only: bool = False, clean: bool 
     for name, spectra in splits.items():
         write_mgf(spectra, out / SPLIT_FILES[name])
         written[name] = {"spectra": len(spectra), "compounds": len({s.inchikey14 for s in spectra})}
-    summary = {"checkout": str(checkout), "record_files": files, "permissive_only": permissive_only,
+    summary = {"checkout": checkout.name, "record_files": files, "permissive_only": permissive_only,
                "cleaned": clean, "written": written, "counts": dict(counts), "by_license": dict(licences),
                "by_ion_mode": dict(modes), "first_errors": errors[:MAX_SHOWN_ERRORS]}
     write_json(out / "summary.json", summary)

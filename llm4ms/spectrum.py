@@ -252,6 +252,27 @@ def mass_from_smiles(smiles: str) -> Optional[float]:
     return float(ExactMolWt(mol))
 
 
+def structure_molecule(spectrum: Spectrum, prefer: str = "smiles"):
+    """The RDKit molecule of a spectrum's recorded structure (SMILES or InChI, `prefer` tried first);
+    None when neither reads or RDKit is not installed."""
+    texts = {"smiles": spectrum.smiles, "inchi": spectrum.get("inchi")}
+    order = ("smiles", "inchi") if prefer == "smiles" else ("inchi", "smiles")
+    if not any(texts.values()):
+        return None
+    try:
+        from rdkit import Chem, rdBase
+    except ImportError:
+        return None
+    quiet = rdBase.BlockLogs()  # no RDKit parse messages on stderr; restored when released
+    mol = None
+    for kind in order:
+        if mol is None and texts[kind]:
+            text = str(texts[kind])
+            mol = Chem.MolFromSmiles(text) if kind == "smiles" else Chem.MolFromInchi(text)
+    del quiet
+    return mol if mol is not None and mol.GetNumAtoms() else None
+
+
 # ---- processing functions -------------------------------------------------------------------------
 def normalize_intensities(spectrum: Spectrum, scale: float = 1.0) -> Optional[Spectrum]:
     """Scale intensities so the largest is `scale`; drop spectra with no positive peak."""

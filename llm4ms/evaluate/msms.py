@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
-from llm4ms.spectrum import Spectrum
+from llm4ms.spectrum import Spectrum, structure_molecule
 
 SPLITS = ("train", "validation", "test")
 QUERY_SPLITS = ("validation", "test")
@@ -60,20 +60,12 @@ def formula_of(spectrum: Spectrum) -> Optional[str]:
     """The recorded formula, else one computed with RDKit from the SMILES or InChI (None if neither reads)."""
     if spectrum.formula:
         return str(spectrum.formula)
-    inchi, smiles = spectrum.get("inchi"), spectrum.smiles
-    if not (inchi or smiles):
+    mol = structure_molecule(spectrum, prefer="smiles")
+    if mol is None:
         return None
-    try:
-        from rdkit import Chem, rdBase
-        from rdkit.Chem.rdMolDescriptors import CalcMolFormula
-    except ImportError:
-        return None
-    quiet = rdBase.BlockLogs()
-    mol = Chem.MolFromSmiles(str(smiles)) if smiles else None
-    if mol is None and inchi:
-        mol = Chem.MolFromInchi(str(inchi))
-    del quiet
-    return CalcMolFormula(mol) if mol is not None and mol.GetNumAtoms() else None
+    from rdkit.Chem.rdMolDescriptors import CalcMolFormula
+
+    return CalcMolFormula(mol)
 
 
 def fill_formulas(spectra: Sequence[Spectrum]) -> int:
