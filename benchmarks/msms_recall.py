@@ -115,7 +115,8 @@ def main() -> int:
                         help="folder with train/validation/test.mgf + summary.json (built when missing)")
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
     parser.add_argument("--methods", default=CLASSIC)
-    parser.add_argument("--model", help="encoder for methods llm4ms / llm4ms_embedding")
+    parser.add_argument("--model", help="encoder for methods llm4ms / llm4ms_embedding: a folder or a bundled "
+                                        "name (default: msms)")
     parser.add_argument("--ms2deepscore-model", help="MS2DeepScore model file for method ms2deepscore")
     parser.add_argument("--max-queries", type=int, default=None, help="query compounds per ion mode (seeded draw)")
     parser.add_argument("--precursor-tolerance", default="10ppm", help="precursor window, e.g. 10ppm or 0.01Da")
@@ -150,11 +151,7 @@ def main() -> int:
     if unknown:
         raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(available_scorers())}")
     if args.model is None and {"llm4ms", "llm4ms_embedding"} & set(methods):
-        from llm4ms.defaults import default_model_path
-
-        if default_model_path() is None:
-            raise ConfigError("methods llm4ms and llm4ms_embedding need --model PATH")
-        args.model = str(default_model_path())
+        args.model = "msms"  # the bundled MS/MS model (a ConfigError line if this build does not ship it)
     t_start = time.perf_counter()
     summary = build_sets(args.checkout, args.sets)
     build_seconds = time.perf_counter() - t_start

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                              "left out of the default with a note when it is missing); for MS/MS at accurate m/z: "
                              "cosine_hr, modified_cosine, entropy_hr, spec2vec_hr, ms2deepscore (needs "
                              "--ms2deepscore-model)")
-    parser.add_argument("--model", help="encoder folder or Hub id for method llm4ms (default: the bundled model)")
+    parser.add_argument("--model", help="encoder folder, Hub id or bundled name (ei, msms) for method llm4ms (default: ei)")
     parser.add_argument("--k", default="1,5,10,100", help="comma-separated k values (default 1,5,10,100)")
     parser.add_argument("--mass-tolerance", type=float, default=None,
                         help="also report results restricted to library spectra within this many Da of the "
@@ -84,9 +84,9 @@ def _prior(args: argparse.Namespace):
 
     model_prior = None
     if args.model and args.prior == "model":
-        from llm4ms.model import SpectrumEncoder
+        from llm4ms.defaults import load_encoder
 
-        model_prior = model_ranking(SpectrumEncoder.from_pretrained(args.model)).prior
+        model_prior = model_ranking(load_encoder(args.model)).prior
     return parse_prior(args.prior, model_prior)
 
 

@@ -28,9 +28,9 @@ class EncoderScorer(Scorer):
 
             raise ConfigError("method 'llm4ms' needs a model: pass --model PATH")
         if encoder is None:
-            from llm4ms.model import SpectrumEncoder
+            from llm4ms.defaults import load_encoder
 
-            encoder = SpectrumEncoder.from_pretrained(model)
+            encoder = load_encoder(model)  # a folder, Hub id or bundled name (`ei`, `msms`)
         self.encoder = encoder
         self.model_name = model
         from llm4ms.ranking import Ranking, model_ranking
