@@ -53,6 +53,16 @@ def _label(spectrum: Spectrum, fallback: str) -> str:
     return str(spectrum.name or spectrum.id or fallback)
 
 
+def precursor_text(spectrum: Spectrum) -> str:
+    """'precursor 418.1373 [M+H]+' for an MS/MS spectrum (what a reader checks first), '' for EI."""
+    parts = []
+    if spectrum.precursor_mz is not None:
+        parts.append(f"precursor {spectrum.precursor_mz:.4f}")
+    if spectrum.precursor_type:
+        parts.append(str(spectrum.precursor_type))
+    return " ".join(parts)
+
+
 def mirror_data(query: Spectrum, reference: Spectrum, tolerance: float = 0.5, top_labels: int = 10,
                 score: Optional[float] = None, labels: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """The JSON the web page draws: per side m/z, % intensity, matched flags and which peaks to label."""
@@ -66,7 +76,9 @@ def mirror_data(query: Spectrum, reference: Spectrum, tolerance: float = 0.5, to
         matched = matched_flags(spec.mz, other.mz, tolerance)
         sides[key] = {"name": name, "mz": [round(float(x), 5) for x in spec.mz],
                       "intensity": [round(float(x), 3) for x in rel], "matched": matched.tolist(),
-                      "labels": top_peaks(rel, top_labels).tolist()}
+                      "labels": top_peaks(rel, top_labels).tolist(),
+                      "precursor_mz": None if spec.precursor_mz is None else float(spec.precursor_mz),
+                      "adduct": spec.precursor_type or None, "precursor": precursor_text(spec)}
     return {"tolerance": float(tolerance), "score": None if score is None else float(score),
             "matched_peaks": int(sum(sides["query"]["matched"])), **sides}
 
@@ -87,9 +99,10 @@ def plot_mirror(query: Spectrum, reference: Spectrum, ax: Any = None, tolerance:
         side = data[key]
         mz, inten = np.asarray(side["mz"]), sign * np.asarray(side["intensity"])
         matched = np.asarray(side["matched"], dtype=bool)
+        name = side["name"] + (f"\n{side['precursor']}" if side["precursor"] else "")
         if (~matched).any():
             ax.vlines(mz[~matched], 0, inten[~matched], colors=color, linewidth=1.2,
-                      label=f"{side['name']}" if key == "query" else f"{side['name']} (library)")
+                      label=name if key == "query" else f"{name} (library)")
         if matched.any():
             ax.vlines(mz[matched], 0, inten[matched], colors=MATCHED_COLOR, linewidth=1.6,
                       label="matched peaks" if key == "query" else None)

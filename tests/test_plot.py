@@ -94,3 +94,18 @@ def test_plot_command_plots_the_requested_hit(tmp_path, monkeypatch, capsys):
                      "--model", "fake", "--hit", "5", "-k", "3", "--out", str(out)])
     assert code == 2
     assert "smaller than --hit" in capsys.readouterr().err
+
+
+def test_msms_mirror_shows_precursor_and_adduct_and_keeps_decimals():
+    q = Spectrum(np.array([91.0542, 119.0491]), np.array([100.0, 40.0]),
+                 {"name": "q", "precursor_mz": 137.0597, "precursor_type": "[M+H]+"})
+    r = Spectrum(np.array([91.0545, 119.0860]), np.array([80.0, 100.0]),
+                 {"name": "r", "precursor_mz": 137.0600, "precursor_type": "[M+H]+"})
+    data = mirror_data(q, r, tolerance=0.01)
+    assert data["query"]["precursor"] == "precursor 137.0597 [M+H]+"
+    assert (data["reference"]["precursor_mz"], data["reference"]["adduct"]) == (137.06, "[M+H]+")
+    assert data["query"]["matched"] == [True, False]  # 119.0491 vs 119.0860: not within 0.01
+    assert mirror_data(_spec([41], [1]), _spec([41], [1]))["query"]["precursor"] == ""  # EI: nothing to show
+    legend = [t.get_text() for t in plot_mirror(q, r, tolerance=0.01).axes[0].get_legend().get_texts()]
+    assert any("precursor 137.0600 [M+H]+" in text and "(library)" in text for text in legend)
+    assert {"91.05", "119.05"} <= {t.get_text() for t in plot_mirror(q, r, tolerance=0.01).axes[0].texts}

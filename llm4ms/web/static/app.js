@@ -183,6 +183,8 @@ function mirrorInfo(hit, data) {
     el("div", {}, el("strong", {}, `#${hit.rank} ${hit.name || hit.id || ""}`)),
     el("div", { class: "muted" }, `score ${fmt(hit.score, 4)} · ${data.matched_peaks} matched peaks (±${data.tolerance} m/z)`),
     el("div", { class: "muted" }, [hit.formula, hit.inchikey, hit.smiles].filter(Boolean).join(" · ")),
+    data.reference.precursor ? el("div", { class: "muted" },
+      `library ${data.reference.precursor}` + (data.query.precursor ? ` · query ${data.query.precursor}` : "")) : null,
     data.note ? el("div", { class: "muted" }, data.note) : null);
 }
 
