@@ -1,6 +1,11 @@
 """How close are predicted EI spectra to measured ones? (TEST-split compounds of MassBank EI, nominal set)
 
     PYTHONPATH=. python benchmarks/predictor_quality.py [--model DIR] [--speed-n 2000]
+    PYTHONPATH=. python benchmarks/predictor_quality.py --split validation --speed-n 0   # for model choices
+
+`--split validation` scores the VALIDATION compounds instead (use it to choose between models; the test
+split is read only for the final report) and writes predictor_quality_validation.json unless --out says
+otherwise. With `--split validation` no test-split spectrum is read at all.
 
 For every measured spectrum of a test compound: cosine (linear and sqrt intensities) and weighted cosine
 (NIST GC weights W = mz^3 * I^0.6; reported as the cosine of the weighted vectors, i.e. sqrt of NIST's DP)
@@ -9,7 +14,7 @@ m/z <= M. Then identification in a small in-silico library made of the predictio
 the rank of the true compound for each measured spectrum (Recall@1/@10), also among the candidates of the
 same nominal molecular mass (what a mass filter leaves). Speed: molecules/s of
 `EIPredictor.predict` on MOSES SMILES with 1 and 2 featurisation processes.
-Writes benchmarks/results/predictor_quality.json.
+Writes benchmarks/results/predictor_quality.json (test split) or predictor_quality_validation.json.
 """
 from __future__ import annotations
 
@@ -86,8 +91,15 @@ def main(argv=None) -> int:
                    help="MassBank EI MSP (default: massbank_ei/massbank_ei_nominal.msp in the shared data folder)")
     p.add_argument("--speed-n", type=int, default=2000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "predictor_quality.json")
+    p.add_argument("--split", choices=("validation", "test"), default="test",
+                   help="which held-out compounds to score (choose models on validation; default test)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result JSON (default benchmarks/results/predictor_quality.json for the test split, "
+                        "predictor_quality_validation.json for the validation split)")
     args = p.parse_args(argv)
+    if args.out is None:
+        name = "predictor_quality.json" if args.split == "test" else f"predictor_quality_{args.split}.json"
+        args.out = ROOT / "benchmarks" / "results" / name
     args.data = args.data or shared_path(*DATA)
     torch.set_num_threads(args.threads)
     predictor = EIPredictor.from_pretrained(args.model)
@@ -99,8 +111,8 @@ def main(argv=None) -> int:
         if not key or not smi:
             continue
         split = compound_split(key)
-        if split == "validation":
-            continue
+        if split not in ("train", args.split):
+            continue  # the other held-out split is never read
         vec = linear_vector(spectrum)
         if vec is None:
             continue
@@ -127,7 +139,7 @@ def main(argv=None) -> int:
     rows = [i for i, k in enumerate(test_keys) if k in col]
     meas = np.stack([test_vecs[i] for i in rows]).astype(np.float64)
     truth = np.array([col[test_keys[i]] for i in rows])
-    results = {"data": args.data.name, "predictor": predictor.identity,
+    results = {"data": args.data.name, "predictor": predictor.identity, "split": args.split,
                "n_test_compounds": len(compounds), "n_test_compounds_predicted": len(keys),
                "n_measured_test_spectra": len(rows), "n_train_spectra_in_mean_baseline": n_train,
                "note": "weighted_cosine = cosine of mz^3*I^0.6 vectors (sqrt of NIST DP); recall: true "
@@ -144,16 +156,30 @@ def main(argv=None) -> int:
             "baseline_mean": float(np.mean(s_base[np.arange(len(rows)), truth])),
             "predicted": recall(s_pred, truth), "baseline": recall(s_base, truth),
             "predicted_same_nominal_mass": recall(np.where(same_mass, s_pred, -np.inf), truth)}
+    conf = np.array([float(ok[k].get("PredictionConfidence") or np.nan) for k in keys])
+    if np.isfinite(conf).all():  # an ensemble: does its confidence tell good predictions from bad?
+        from scipy.stats import spearmanr
+
+        cos = (transform(meas, "cosine") * transform(pred, "cosine")[truth]).sum(axis=1)
+        c = conf[truth]
+        low = c <= np.quantile(c, 0.25)
+        results["confidence"] = {
+            "spearman_vs_cosine": float(spearmanr(c, cos).correlation), "mean": float(c.mean()),
+            "cosine_lowest_quarter": float(cos[low].mean()), "cosine_other_three_quarters": float(cos[~low].mean())}
     results["speed"] = speed(predictor, args.speed_n) if args.speed_n > 0 else {}
     write_json(args.out, results)
 
-    print(f"predictor {predictor.identity}: {len(keys)} test compounds, {len(rows)} measured spectra")
+    print(f"predictor {predictor.identity}: {len(keys)} {args.split} compounds, {len(rows)} measured spectra")
     print(f"{'score':<16} {'pred mean':>9} {'base mean':>9} {'pred R@1':>8} {'pred R@10':>9} "
           f"{'base R@1':>8} {'base R@10':>9} {'mass-filt R@1':>13}")
     for kind, r in results["scores"].items():
         print(f"{kind:<16} {r['predicted_mean']:9.3f} {r['baseline_mean']:9.3f} {r['predicted']['recall@1']:8.1f} "
               f"{r['predicted']['recall@10']:9.1f} {r['baseline']['recall@1']:8.1f} {r['baseline']['recall@10']:9.1f} "
               f"{r['predicted_same_nominal_mass']['recall@1']:13.1f}")
+    if "confidence" in results:
+        c = results["confidence"]
+        print(f"confidence: Spearman {c['spearman_vs_cosine']:.3f} vs cosine; cosine {c['cosine_lowest_quarter']:.3f} "
+              f"in the least confident quarter, {c['cosine_other_three_quarters']:.3f} in the rest")
     if results["speed"]:
         sp = results["speed"]
         print(f"speed: {sp['mol_per_s_jobs1']} mol/s (1 process), {sp['mol_per_s_jobs2']} mol/s (2 processes), "

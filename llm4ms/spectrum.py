@@ -209,14 +209,15 @@ _FORMULA_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)|(\()|(\))(\d*)")
 
 
 @lru_cache(maxsize=65536)
-def mass_from_formula(formula: str) -> Optional[float]:
-    """Monoisotopic mass of a neutral molecular formula such as ``C18H30O2`` or ``C2H5(CH3)2N``.
+def formula_counts(formula: str) -> Optional[dict[str, int]]:
+    """Element counts of a neutral molecular formula such as ``C18H30O2`` or ``C2H5(CH3)2N``.
 
     None for anything else (charges, isotope labels, hydrates, unknown elements), so callers can fall back.
+    The one formula reader: masses (`mass_from_formula`) and isotope envelopes (`llm4ms.predict.isotopes`).
     """
     text = "".join(formula.split())
-    masses = _monoisotopic_masses()
-    stack: list[float] = [0.0]
+    known = _monoisotopic_masses()
+    stack: list[dict[str, int]] = [{}]
     pos = 0
     while pos < len(text):
         match = _FORMULA_TOKEN.match(text, pos)
@@ -224,18 +225,31 @@ def mass_from_formula(formula: str) -> Optional[float]:
             return None
         element, count, opening, closing, group_count = match.groups()
         if element is not None:
-            if element not in masses:
+            if element not in known:
                 return None
-            stack[-1] += masses[element] * (int(count) if count else 1)
+            stack[-1][element] = stack[-1].get(element, 0) + (int(count) if count else 1)
         elif opening:
-            stack.append(0.0)
+            stack.append({})
         else:
             if len(stack) < 2:
                 return None
             group = stack.pop()
-            stack[-1] += group * (int(group_count) if group_count else 1)
+            times = int(group_count) if group_count else 1
+            for symbol, n in group.items():
+                stack[-1][symbol] = stack[-1].get(symbol, 0) + n * times
         pos = match.end()
-    return stack[0] if len(stack) == 1 and stack[0] > 0 else None
+    return stack[0] if len(stack) == 1 and stack[0] else None
+
+
+@lru_cache(maxsize=65536)
+def mass_from_formula(formula: str) -> Optional[float]:
+    """Monoisotopic mass of a neutral molecular formula (see `formula_counts`); None if it cannot be read."""
+    counts = formula_counts(formula)
+    if counts is None:
+        return None
+    masses = _monoisotopic_masses()
+    mass = sum(masses[symbol] * n for symbol, n in counts.items())
+    return mass if mass > 0 else None
 
 
 @lru_cache(maxsize=65536)

@@ -14,14 +14,14 @@ import json
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from llm4ms.errors import ConfigError
 from llm4ms.io import write_msp
 from llm4ms.predict.inputs import MoleculeRow, input_format, read_molecules
-from llm4ms.predict.predictor import EIPredictor
+from llm4ms.predict.predictor import EIPredictor, OutputSettings
 from llm4ms.utils import atomic_open, read_json, write_json
 
 PROGRESS = "progress.json"
@@ -52,11 +52,24 @@ def _chunks(rows: Iterable[MoleculeRow], size: int) -> Iterator[list[MoleculeRow
         yield chunk
 
 
+#: OutputSettings fields added after the first release (predictor format 2)
+LATER_OUTPUT_SETTINGS = ("isotope_envelope", "confidence")
+
+
+def _output_settings(predictor: EIPredictor) -> dict:
+    """Output settings that shape the MSP; settings added later count only when changed from their default,
+    so parts written before they existed still resume."""
+    defaults = OutputSettings()
+    return {k: v for k, v in asdict(predictor.output).items()
+            if k not in LATER_OUTPUT_SETTINGS or v != getattr(defaults, k)}
+
+
 def _signature(path: Path, predictor: EIPredictor, chunk_size: int, columns: tuple) -> dict:
     stat = path.stat()
+    settings = json.dumps(_output_settings(predictor), sort_keys=True).encode()
     return {"input": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             "predictor": predictor.identity, "chunk_size": chunk_size, "columns": list(columns),
-            "output": hashlib.sha256(json.dumps(predictor.output.__dict__, sort_keys=True).encode()).hexdigest()[:8]}
+            "output": hashlib.sha256(settings).hexdigest()[:8]}
 
 
 def predict_file(predictor: EIPredictor, smiles_path: str | Path, out_path: str | Path,

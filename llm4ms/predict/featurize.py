@@ -36,10 +36,18 @@ class FeaturizerSettings:
     radius: int = 2
     max_mass: float = 1000.0
     allowed_elements: tuple[str, ...] = ALLOWED_ELEMENTS
+    #: Extra feature blocks appended after the descriptors, in this order (see EXTRA_BLOCKS):
+    #: "maccs", "atompair", "chem". Empty for predictors saved before the option existed.
+    extra: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.extra if e not in EXTRA_BLOCKS]
+        if unknown:
+            raise ValueError(f"unknown feature block(s) {unknown}; known: {sorted(EXTRA_BLOCKS)}")
 
     @property
     def n_descriptors(self) -> int:
-        return len(DESCRIPTOR_ELEMENTS) + 6
+        return len(DESCRIPTOR_ELEMENTS) + 6 + sum(EXTRA_BLOCKS[e] for e in self.extra)
 
     @property
     def n_features(self) -> int:
@@ -48,6 +56,7 @@ class FeaturizerSettings:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["allowed_elements"] = list(self.allowed_elements)
+        d["extra"] = list(self.extra)
         return d
 
     @classmethod
@@ -55,6 +64,7 @@ class FeaturizerSettings:
         d = dict(d)
         if "allowed_elements" in d:
             d["allowed_elements"] = tuple(d["allowed_elements"])
+        d["extra"] = tuple(d.get("extra", ()))
         return cls(**d)
 
 
@@ -116,11 +126,14 @@ def featurize(smiles: str, settings: FeaturizerSettings = FeaturizerSettings()) 
         math.log1p(rdMolDescriptors.CalcNumRotatableBonds(mol)),
         float(sum(abs(a.GetFormalCharge()) for a in mol.GetAtoms()) > 0),
     ]
+    formula = rdMolDescriptors.CalcMolFormula(mol)
+    for name in settings.extra:
+        desc += list(_EXTRA_FUNCS[name](mol, formula))
     features[settings.n_bits:] = np.asarray(desc, dtype=np.float32)
     metadata = {
         "smiles": Chem.MolToSmiles(mol),
         "inchikey": Chem.MolToInchiKey(mol) or None,
-        "formula": rdMolDescriptors.CalcMolFormula(mol),
+        "formula": formula,
         "exact_mass": round(exact_mass, 5),
     }
     return Featurized(smiles_in=text, features=features, metadata=metadata)
@@ -142,6 +155,79 @@ def _generator(radius: int, n_bits: int):
     if key not in _GENERATORS:
         _GENERATORS[key] = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
     return _GENERATORS[key]
+
+
+# ---- extra feature blocks (fragment-aware chemistry the count fingerprint only implies) -------------
+#: Functional groups whose EI chemistry is distinctive (alpha cleavage, McLafferty, halogen loss ...).
+FUNCTIONAL_GROUPS = (
+    ("alcohol", "[CX4][OX2H]"), ("phenol", "c[OX2H]"), ("ether", "[OD2]([#6])[#6]"),
+    ("aldehyde", "[CX3H1](=O)[#6]"), ("ketone", "[#6][CX3](=O)[#6]"), ("acid", "[CX3](=O)[OX2H1]"),
+    ("ester", "[#6][CX3](=O)[OX2][#6]"), ("amide", "[NX3][CX3]=[OX1]"), ("amine_prim", "[NX3;H2][CX4]"),
+    ("amine_sec", "[NX3;H1]([CX4])[CX4]"), ("amine_tert", "[NX3;H0]([CX4])([CX4])[CX4]"),
+    ("aniline", "c[NX3;!$(N=*)]"), ("nitrile", "C#N"), ("nitro", "[N+](=O)[O-]"), ("pyridine_n", "n"),
+    ("thiol", "[SX2H]"), ("thioether", "[SX2]([#6])[#6]"), ("sulfonyl", "[SX4](=O)(=O)"),
+    ("phosphate", "P(=O)(O)O"), ("alkene", "C=C"), ("alkyne", "C#C"), ("carbonyl", "[CX3]=[OX1]"),
+    ("methyl", "[CH3]"), ("benzyl_c", "c[CX4;H2,H3]"), ("gamma_h_carbonyl", "[CX3](=O)[CX4][CX4][CX4;!H0]"),
+    ("aryl_halide", "c[F,Cl,Br,I]"), ("alkyl_halide", "[CX4][F,Cl,Br,I]"), ("cf3", "C(F)(F)F"),
+    ("silyl", "[Si]"), ("tert_butyl", "[CX4]([CH3])([CH3])[CH3]"), ("isopropyl", "[CH1]([CH3])[CH3]"),
+    ("epoxide", "C1OC1"),
+)
+_PATTERNS: list = []
+
+
+def _patterns():
+    if not _PATTERNS:
+        from rdkit import Chem
+
+        _PATTERNS.extend(Chem.MolFromSmarts(smarts) for _, smarts in FUNCTIONAL_GROUPS)
+    return _PATTERNS
+
+
+def _maccs(mol, formula):
+    from rdkit.Chem import MACCSkeys
+
+    return np.frombuffer(MACCSkeys.GenMACCSKeys(mol).ToBitString().encode(), dtype=np.uint8) - 48
+
+
+def _atompair(mol, formula):
+    from rdkit.Chem import rdFingerprintGenerator
+
+    key = ("ap", 1024)
+    if key not in _GENERATORS:
+        _GENERATORS[key] = rdFingerprintGenerator.GetAtomPairGenerator(fpSize=1024)
+    return np.log1p(_GENERATORS[key].GetCountFingerprintAsNumPy(mol).astype(np.float32))
+
+
+def _chem(mol, formula):
+    """Bond orders, ring sizes, hybridisation, heteroatoms in rings, functional groups, isotope pattern."""
+    from rdkit.Chem import rdMolDescriptors
+
+    from llm4ms.predict.isotopes import isotope_envelope
+
+    bonds = {"SINGLE": 0, "DOUBLE": 0, "TRIPLE": 0, "AROMATIC": 0}
+    for b in mol.GetBonds():
+        name = str(b.GetBondType())
+        if name in bonds:
+            bonds[name] += 1
+    ring_sizes = [0] * 6  # sizes 3..8+
+    info = mol.GetRingInfo()
+    for ring in info.AtomRings():
+        ring_sizes[min(len(ring), 8) - 3] += 1
+    hetero_ring = sum(1 for a in mol.GetAtoms() if a.IsInRing() and a.GetSymbol() not in ("C", "H"))
+    sp3 = rdMolDescriptors.CalcFractionCSP3(mol)
+    groups = [len(mol.GetSubstructMatches(p)) for p in _patterns()]
+    env = isotope_envelope(formula)[1:6]
+    values = [math.log1p(v) for v in bonds.values()] + [math.log1p(v) for v in ring_sizes]
+    values += [math.log1p(hetero_ring), sp3, math.log1p(rdMolDescriptors.CalcNumAromaticRings(mol)),
+               math.log1p(rdMolDescriptors.CalcNumHBD(mol)), math.log1p(rdMolDescriptors.CalcNumHBA(mol))]
+    values += [math.log1p(g) for g in groups]
+    values += [math.log1p(float(e)) for e in env]
+    return values
+
+
+#: name -> number of features it adds.
+EXTRA_BLOCKS = {"maccs": 167, "atompair": 1024, "chem": 4 + 6 + 5 + len(FUNCTIONAL_GROUPS) + 5}
+_EXTRA_FUNCS = {"maccs": _maccs, "atompair": _atompair, "chem": _chem}
 
 
 def _element_counts(mol) -> dict[str, int]:

@@ -19,15 +19,26 @@ import torch
 
 from llm4ms.errors import ConfigError
 from llm4ms.predict.featurize import Featurized, FeaturizerSettings, featurize_many
-from llm4ms.predict.model import ModelConfig, NEIMSModel
+from llm4ms.predict.isotopes import apply_envelope, isotope_envelope
+from llm4ms.predict.model import ModelConfig, NEIMSEnsemble, NEIMSModel, build_model
 from llm4ms.spectrum import Spectrum
 from llm4ms.utils import atomic_path, write_json
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "resources" / "predictor"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: single NEIMS MLP only; 2 adds arch / n_experts / n_members / extra features
 EMPTY_PREDICTION = "empty_prediction"
+#: config.json "model_type" of each kind of network; folders written before v2 say "neims-mlp".
+MODEL_TYPES = ("neims-mlp", "neims-resmlp", "neims-ensemble")
+#: metadata key of the per-spectrum confidence an ensemble writes (MSP line `PredictionConfidence: 0.87`)
+CONFIDENCE_KEY = "PredictionConfidence"
+
+
+def model_type(config: ModelConfig) -> str:
+    if config.n_members > 1:
+        return "neims-ensemble"
+    return "neims-mlp" if config.arch == "mlp" and config.n_experts == 0 else "neims-resmlp"
 
 
 @dataclass
@@ -38,6 +49,11 @@ class OutputSettings:
     min_relative: float = 0.002
     max_peaks: int = 150
     decimals: int = 2
+    #: "" (off, as saved before v2), "fit" or "anchor": overwrite m/z M..M+5 with the exact isotope
+    #: envelope of the formula (see llm4ms.predict.isotopes.apply_envelope)
+    isotope_envelope: str = ""
+    #: write the ensemble's agreement (mean cosine of each member to the mean, 0..1) as PredictionConfidence
+    confidence: bool = True
 
 
 @dataclass
@@ -69,7 +85,7 @@ class PredictionReport:
 class EIPredictor:
     """NEIMS-style EI spectrum predictor with its featuriser and output settings."""
 
-    def __init__(self, model: NEIMSModel, featurizer: FeaturizerSettings,
+    def __init__(self, model: NEIMSModel | NEIMSEnsemble, featurizer: FeaturizerSettings,
                  output: OutputSettings = OutputSettings(), info: Optional[dict] = None) -> None:
         if model.config.n_features != featurizer.n_features:
             raise ConfigError(f"model expects {model.config.n_features} features, featuriser gives "
@@ -84,7 +100,7 @@ class EIPredictor:
     def new(cls, featurizer: FeaturizerSettings = FeaturizerSettings(), **model_kwargs) -> "EIPredictor":
         """An untrained predictor (random weights): for training scripts and tests."""
         config = ModelConfig(n_features=featurizer.n_features, **model_kwargs)
-        return cls(NEIMSModel(config), featurizer)
+        return cls(build_model(config), featurizer)
 
     @classmethod
     def from_pretrained(cls, path: Optional[str | Path] = None, device: str = "cpu") -> "EIPredictor":
@@ -98,12 +114,16 @@ class EIPredictor:
             raise ConfigError(f"{folder}: no predictor here, need {CONFIG_NAME} and {WEIGHTS_NAME}{hint}")
         try:
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+            kind = cfg.get("model_type", "neims-mlp")
+            if kind not in MODEL_TYPES:
+                raise ConfigError(f"{cfg_path}: unknown predictor model_type {kind!r} (this llm4ms knows "
+                                  f"{', '.join(MODEL_TYPES)}; a newer version may have written it)")
             model_cfg = ModelConfig.from_dict(cfg["model"])
             featurizer = FeaturizerSettings.from_dict(cfg["featurizer"])
             output = OutputSettings(**cfg.get("output", {}))
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"{cfg_path}: not a predictor config ({err})") from None
-        model = NEIMSModel(model_cfg)
+        model = build_model(model_cfg)
         state = {k: v.float() for k, v in load_file(str(weights_path), device=device).items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
@@ -127,7 +147,7 @@ class EIPredictor:
         info = {k: v for k, v in self.info.items() if k != "identity"}
         write_json(folder / CONFIG_NAME, {
             "format_version": FORMAT_VERSION,
-            "model_type": "neims-mlp",
+            "model_type": model_type(self.model.config),
             "model": self.model.config.to_dict(),
             "featurizer": self.featurizer.to_dict(),
             "output": asdict(self.output),
@@ -163,25 +183,46 @@ class EIPredictor:
         accepted = [i for i, it in enumerate(items) if it.ok]
         for start in range(0, len(accepted), max(1, batch_size)):
             chunk = accepted[start:start + batch_size]
-            bins = self.predict_bins([items[i] for i in chunk])
-            for row, i in zip(bins, chunk):
+            bins, confidence = self.predict_bins_with_confidence([items[i] for i in chunk])
+            for n, (row, i) in enumerate(zip(bins, chunk)):
                 meta = self._metadata(items[i], ids[i] if ids else None, names[i] if names else None)
+                if confidence is not None:
+                    meta[CONFIDENCE_KEY] = round(float(confidence[n]), 3)
                 spectrum = self._to_spectrum(row, meta)
                 if spectrum is None:
                     report.reasons[i], report.details[i] = EMPTY_PREDICTION, "the model predicted no peak"
                 spectra[i] = spectrum
         return spectra, report
 
-    @torch.inference_mode()
     def predict_bins(self, items: Sequence[Featurized]) -> np.ndarray:
         """Raw relative intensities (n, max_mz + 1), linear scale, for accepted molecules."""
+        return self.predict_bins_with_confidence(items)[0]
+
+    @torch.inference_mode()
+    def predict_bins_with_confidence(self, items: Sequence[Featurized]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """`predict_bins` plus, for an ensemble (and `output.confidence`), one confidence per molecule:
+        the mean cosine (sqrt intensities) of each member's prediction to the ensemble mean; None otherwise."""
         if not items:
-            return np.zeros((0, self.model.config.n_bins), dtype=np.float32)
+            return np.zeros((0, self.model.config.n_bins), dtype=np.float32), None
         device = next(self.model.parameters()).device
         x = torch.from_numpy(np.stack([it.features for it in items])).to(device)
         m = torch.tensor([it.nominal_mass for it in items], dtype=torch.long, device=device)
-        out = self.model(x, m).float().cpu().numpy()
-        return out ** 2  # the network predicts sqrt intensities
+        confidence = None
+        if isinstance(self.model, NEIMSEnsemble):
+            members = self.model.forward_members(x, m).float()
+            out_t = members.mean(dim=0)
+            if self.output.confidence:
+                cos = torch.nn.functional.cosine_similarity(members, out_t.unsqueeze(0), dim=-1, eps=1e-8)
+                confidence = cos.mean(dim=0).cpu().numpy()
+        else:
+            out_t = self.model(x, m).float()
+        out = out_t.cpu().numpy() ** 2  # the network predicts sqrt intensities
+        if self.output.isotope_envelope:
+            length = self.model.config.mass_margin + 1
+            for row, it in zip(out, items):
+                env = isotope_envelope(it.metadata.get("formula", ""), length)
+                apply_envelope(row, it.nominal_mass, env, self.output.isotope_envelope)
+        return out, confidence
 
     def _metadata(self, item: Featurized, given_id: Optional[str], given_name: Optional[str]) -> dict:
         meta = dict(item.metadata)

@@ -22,6 +22,7 @@ from llm4ms.predict.model import LossSettings, spectrum_loss
 from llm4ms.predict.predictor import EIPredictor
 from llm4ms.spectrum import Spectrum, binned_vector, normalize_intensities, to_nominal_mass
 from llm4ms.data.shared import shared_path
+from llm4ms.io import read_spectra
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +165,38 @@ def train(predictor: EIPredictor, table: CompoundTable, settings: TrainSettings 
 
 def default_data_path() -> Path:
     return shared_path("massbank_ei", "massbank_ei_nominal.msp")
+
+
+def extra_train_spectra(all_path: Path, index_path: Path, min_ev: float, exclude_keys: set[str],
+                        max_ev: float = 1000.0) -> list[Spectrum]:
+    """Records of `massbank_ei_all.msp` outside the nominal set that may add TRAIN compounds.
+
+    What the nominal set left out (see the README next to it) is mostly low-energy EI (13.5-60 eV) of
+    the Tokyo collection, derivatised records (structure = parent, so never usable) and 70 eV records
+    without structure. Kept: not in the nominal set, MS (not MS2), no derivative, a stated ionization
+    energy in [min_ev, max_ev], a structure, a TRAIN-split compound (`compound_split`, so no
+    validation/test compound can leak in) that the nominal set does not already hold (its 70 eV
+    target stays as it is). m/z is made nominal by the usual `to_nominal_mass` in the target builder.
+    """
+    import csv
+
+    allowed: set[str] = set()
+    with open(index_path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if row.get("in_nominal_set") == "1" or (row.get("derivative") or "").strip():
+                continue
+            if row.get("ms_type") != "MS" or not row.get("inchikey"):
+                continue
+            try:
+                ev = float(row.get("ionization_energy_eV") or "nan")
+            except ValueError:
+                continue
+            if min_ev <= ev <= max_ev:
+                allowed.add(row["accession"])
+    out = []
+    for spectrum in read_spectra(all_path):
+        key = spectrum.inchikey14
+        if spectrum.get("id") in allowed and key and spectrum.smiles and key not in exclude_keys \
+                and compound_split(key) == "train":
+            out.append(spectrum)
+    return out
