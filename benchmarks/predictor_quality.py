@@ -156,7 +156,9 @@ def main(argv=None) -> int:
             "baseline_mean": float(np.mean(s_base[np.arange(len(rows)), truth])),
             "predicted": recall(s_pred, truth), "baseline": recall(s_base, truth),
             "predicted_same_nominal_mass": recall(np.where(same_mass, s_pred, -np.inf), truth)}
-    conf = np.array([float(ok[k].get("PredictionConfidence") or np.nan) for k in keys])
+    from llm4ms.predict.predictor import CONFIDENCE_KEY
+
+    conf = np.array([float(ok[k].get(CONFIDENCE_KEY) or np.nan) for k in keys])
     if np.isfinite(conf).all():  # an ensemble: does its confidence tell good predictions from bad?
         from scipy.stats import spearmanr
 

@@ -131,9 +131,10 @@ def test_ensemble_roundtrip_kind_and_confidence(tmp_path):
     # the field reaches the MSP library and reads back
     write_msp(b, tmp_path / "lib.msp")
     text = (tmp_path / "lib.msp").read_text()
-    assert f"{CONFIDENCE_KEY}: " in text
+    assert "PredictionConfidence: " in text
     back = list(read_spectra(tmp_path / "lib.msp"))
     assert len(back) == 2
+    assert [x.get(CONFIDENCE_KEY) for x in back] == [round(x.get(CONFIDENCE_KEY), 3) for x in b]  # floats
     # chloroethane: M = 64, M+2/M written from the formula
     s = b[0]
     inten = dict(zip(s.mz.tolist(), s.intensities.tolist()))

@@ -39,13 +39,15 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                            "ac$mass_spectrometry:fragmentation_mode"),
     "cas": ("cas", "casno", "cas#", "cas_number", "cas_registry_no", "ch$link:cas"),
     "license": ("license", "licence"),
+    # written by predictor ensembles (`llm4ms predict`): the members' agreement, 0..1
+    "prediction_confidence": ("prediction_confidence", "predictionconfidence"),
     "authors": ("authors", "author"),
     "comment": ("comment", "comments"),
 }
 
 #: Canonical fields parsed to float when the value is a number (kept as text otherwise).
 NUMERIC_KEYS = frozenset({"exact_mass", "mol_weight", "precursor_mz", "retention_index",
-                          "retention_time", "collision_energy"})
+                          "retention_time", "collision_energy", "prediction_confidence"})
 
 _SQUASH = str.maketrans("", "", " _-")
 
@@ -71,6 +73,7 @@ EXPORT_KEYS: dict[str, dict[str, str]] = {
         "retention_time": "RetentionTime", "ms_level": "Spectrum_type", "instrument_type": "Instrument_type",
         "instrument": "Instrument", "ionization": "Ionization", "collision_energy": "Collision_energy",
         "cas": "CAS#", "license": "License", "authors": "Authors", "comment": "Comments",
+        "prediction_confidence": "PredictionConfidence",
     },
     "mgf": {
         "name": "TITLE", "id": "SPECTRUMID", "precursor_mz": "PEPMASS", "inchikey": "INCHIKEY",

@@ -31,8 +31,9 @@ FORMAT_VERSION = 2  # 1: single NEIMS MLP only; 2 adds arch / n_experts / n_memb
 EMPTY_PREDICTION = "empty_prediction"
 #: config.json "model_type" of each kind of network; folders written before v2 say "neims-mlp".
 MODEL_TYPES = ("neims-mlp", "neims-resmlp", "neims-ensemble")
-#: metadata key of the per-spectrum confidence an ensemble writes (MSP line `PredictionConfidence: 0.87`)
-CONFIDENCE_KEY = "PredictionConfidence"
+#: metadata key of the per-spectrum confidence an ensemble writes (canonical key of `llm4ms.io.keys`; the MSP
+#: line is `PredictionConfidence: 0.87`, read back as a float)
+CONFIDENCE_KEY = "prediction_confidence"
 
 
 def model_type(config: ModelConfig) -> str:
