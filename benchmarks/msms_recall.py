@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from llm4ms.data.shared import portable_path  # noqa: E402
 from llm4ms.errors import ConfigError  # noqa: E402
-from llm4ms.utils import atomic_open, write_json  # noqa: E402
+from _bench import run_main, write_results  # noqa: E402
 
 CLASSIC = "cosine_hr,modified_cosine,entropy_hr,spec2vec_hr"
 KS = (1, 5, 10)
@@ -207,21 +207,10 @@ def main() -> int:
         print("Flash open-search agreement with the matchms pair scores: " + "; ".join(
             f"{m}: max |diff| {a['max_abs_diff']:.4f}, pairs > 0.001 {100 * a['pairs_over_0.001']:.2f} %, "
             f"top-1 same {100 * a['top1_same']:.0f} %" for m, a in agreement.items()))
-    out_dir = args.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / f"msms_recall_{name}.json", out)
-    with atomic_open(out_dir / f"msms_recall_{name}.md", "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.write(f"\nCommand: `{command}` ({out['settings']['total_seconds'] / 60:.1f} min)\n")
-    print(f"wrote {out_dir / f'msms_recall_{name}.json'}")
+    write_results(args.out_dir, f"msms_recall_{name}", out, text,
+                  f"Command: `{command}` ({out['settings']['total_seconds'] / 60:.1f} min)")
     return 0
 
 
 if __name__ == "__main__":
-    from llm4ms.errors import Llm4msError
-
-    try:
-        sys.exit(main())
-    except Llm4msError as err:  # bad input: one line, no traceback
-        print(f"msms_recall.py: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "msms_recall.py")

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llm4ms.utils import write_json  # noqa: E402
+from _bench import run_main, write_results  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SHARED_INPUTS = ("queries.msp", "targets.tsv")
@@ -92,13 +92,12 @@ def main(argv=None) -> int:
     lines += [f"| {r['predictor']} | {r['identity']} | {r['size']} | {r['method']} | {r['R@1']} | {r['R@10']} | "
               f"{r['R@1_same_mass']} |" for r in rows]
     command = "python benchmarks/predictor_recall.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = "\n".join(lines) + f"\n\nCommand: `{command}` ({(time.perf_counter() - t0) / 60:.1f} min)\n"
-    print(table)
-    name = args.name or f"predictor_recall_{args.split}"
-    write_json(RESULTS / f"{name}.json", {"split": args.split, "command": command, "rows": rows})
-    (RESULTS / f"{name}.md").write_text(table, encoding="utf-8")
+    footer = f"Command: `{command}` ({(time.perf_counter() - t0) / 60:.1f} min)"
+    print("\n".join(lines) + "\n\n" + footer)
+    write_results(RESULTS, args.name or f"predictor_recall_{args.split}",
+                  {"split": args.split, "command": command, "rows": rows}, "\n".join(lines), footer)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "predictor_recall.py")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from llm4ms.data.shared import portable_path  # noqa: E402
 from llm4ms.evaluate.loading import load_spectra  # noqa: E402
 from llm4ms.evaluate.runner import evaluate, markdown_table  # noqa: E402
-from llm4ms.utils import atomic_open, write_json  # noqa: E402
+from _bench import run_main, write_results  # noqa: E402
 
 CLASSIC = "cosine,cosine_sqrt,wcs,composite,spec2vec,entropy"
 
@@ -96,20 +96,10 @@ def main() -> int:
                                "command": " ".join(["python", "benchmarks/recall.py"] + sys.argv[1:])})
     table = markdown_table(result)
     print(table)
-    out_dir = ROOT / "benchmarks" / "results"
-    write_json(out_dir / f"recall_{name}.json", result)
-    with atomic_open(out_dir / f"recall_{name}.md", "w", encoding="utf-8") as handle:
-        handle.write(table)
-        handle.write(f"\nCommand: `{result['settings']['command']}`\n")
-    print(f"wrote {out_dir / f'recall_{name}.json'}")
+    write_results(ROOT / "benchmarks" / "results", f"recall_{name}", result, table,
+                  f"Command: `{result['settings']['command']}`")
     return 0
 
 
 if __name__ == "__main__":
-    from llm4ms.errors import Llm4msError
-
-    try:
-        sys.exit(main())
-    except Llm4msError as err:  # bad input: one line, no traceback
-        print(f"recall.py: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, "recall.py")

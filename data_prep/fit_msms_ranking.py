@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     from llm4ms.mass import Tolerance, sort_by_mass, tolerance_window
     from llm4ms.model import SpectrumEncoder
     from llm4ms.query_checks import check_tolerance
-    from llm4ms.ranking import Ranking, rerank
+    from llm4ms.ranking import Ranking, rerank, store_ranking
     from llm4ms.similarity.named import scores as classic_scores
     from llm4ms.utils import write_json
 
@@ -111,14 +111,11 @@ def main(argv=None) -> int:
                 "precursor_tolerance": str(tolerance), "recall@1": table, "chosen": chosen.to_dict(),
                 "command": command})
     if args.write:
-        encoder.config["ranking"] = chosen.to_dict()
-        encoder.config.setdefault("scores", {})["validation ranking fit (MassBank MS/MS)"] = (
-            f"{chosen.describe()}: R@1 {table[best]['window']} in a {tolerance} precursor window, "
-            f"{table[best]['open']} open search; embedding alone {table[f'{classic} 1']['window']} / "
-            f"{table[f'{classic} 1']['open']}, {classic} alone {table[f'{classic} 0']['window']} / "
-            f"{table[f'{classic} 0']['open']}; `{command}`")
-        encoder.invalidate_identity()
-        encoder.save_pretrained(args.model)
+        store_ranking(encoder, args.model, chosen, "validation ranking fit (MassBank MS/MS)",
+                      f"{chosen.describe()}: R@1 {table[best]['window']} in a {tolerance} precursor window, "
+                      f"{table[best]['open']} open search; embedding alone {table[f'{classic} 1']['window']} / "
+                      f"{table[f'{classic} 1']['open']}, {classic} alone {table[f'{classic} 0']['window']} / "
+                      f"{table[f'{classic} 0']['open']}; `{command}`")
         print(f"wrote the ranking into {args.model}")
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm4ms.ranking import MassPrior, Ranking  # noqa: E402
+from llm4ms.ranking import MassPrior, Ranking, store_ranking  # noqa: E402
 
 FUSIONS = [round(x, 2) for x in np.arange(0.0, 1.0001, 0.05)]
 WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
@@ -129,17 +129,11 @@ def main(argv=None) -> int:
     print("  depth check:", ", ".join(f"{r['depth']}: {r['top10_equal_share']:.3f}" for r in depth_rows))
     print(f"chosen: {ranking.describe()}; wrote {out}")
     if args.write:
-        import json
-
-        path = args.model / "llm4ms_config.json"
-        config = json.loads(path.read_text(encoding="utf-8"))
-        config["ranking"] = ranking.to_dict()
-        config.setdefault("scores", {})["validation ranking fit"] = (
-            f"{ranking.describe()}: R@1 {chosen['R@1']}, R@10 {chosen['R@10']} vs {args.classic} "
-            f"{classic_plain['R@1']} / {classic_plain['R@10']} ({args.classic} + its best prior "
-            f"{classic_only['R@1']} / {classic_only['R@10']}); `python data_prep/fit_ranking.py ...`")
-        write_json(path, config)
-        print(f"stored the ranking in {path}")
+        store_ranking(encoder, args.model, ranking, "validation ranking fit",
+                      f"{ranking.describe()}: R@1 {chosen['R@1']}, R@10 {chosen['R@10']} vs {args.classic} "
+                      f"{classic_plain['R@1']} / {classic_plain['R@10']} ({args.classic} + its best prior "
+                      f"{classic_only['R@1']} / {classic_only['R@10']}); `python data_prep/fit_ranking.py ...`")
+        print(f"stored the ranking in {args.model}")
     return 0
 
 

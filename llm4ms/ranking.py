@@ -164,6 +164,15 @@ def model_ranking(encoder: Any) -> Ranking:
     return Ranking.from_dict(config.get("ranking")) if config.get("ranking") else Ranking()
 
 
+def store_ranking(encoder: Any, folder: Any, ranking: Ranking, label: str, figures: str) -> None:
+    """Save `ranking` as the model's own (config ``"ranking"``) with its validation figures under ``scores``,
+    re-saving the folder so its card states the ranking too. The identity does not change: the ranking
+    orders hits, it does not change a vector."""
+    encoder.config["ranking"] = ranking.to_dict()
+    encoder.config.setdefault("scores", {})[label] = figures
+    encoder.save_pretrained(folder)
+
+
 def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Optional[str] = None,
                     depth: Optional[int] = None, prior: Optional[bool] = None,
                     rerank: Optional[str] = None) -> Ranking:
