@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from llm4ms.data.split import compound_split  # noqa: E402
 from llm4ms.io import read_spectra  # noqa: E402
-from llm4ms.predict.predictor import EIPredictor  # noqa: E402
+from llm4ms.predict.predictor import CONFIDENCE_KEY, EIPredictor  # noqa: E402
 from llm4ms.spectrum import binned_vector, normalize_intensities, to_nominal_mass  # noqa: E402
 from llm4ms.utils import write_json  # noqa: E402
 from llm4ms.data.shared import shared_path  # noqa: E402
@@ -156,8 +156,6 @@ def main(argv=None) -> int:
             "baseline_mean": float(np.mean(s_base[np.arange(len(rows)), truth])),
             "predicted": recall(s_pred, truth), "baseline": recall(s_base, truth),
             "predicted_same_nominal_mass": recall(np.where(same_mass, s_pred, -np.inf), truth)}
-    from llm4ms.predict.predictor import CONFIDENCE_KEY
-
     conf = np.array([float(ok[k].get(CONFIDENCE_KEY) or np.nan) for k in keys])
     if np.isfinite(conf).all():  # an ensemble: does its confidence tell good predictions from bad?
         from scipy.stats import spearmanr

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from llm4ms.io import read_spectra  # noqa: E402
 from llm4ms.predict.featurize import FeaturizerSettings  # noqa: E402
-from llm4ms.predict.model import LossSettings  # noqa: E402
+from llm4ms.predict.model import LossSettings, NEIMSEnsemble  # noqa: E402
 from llm4ms.data.shared import shared_path  # noqa: E402
-from llm4ms.predict.model import NEIMSEnsemble  # noqa: E402
 from llm4ms.predict.predictor import BUNDLED_DIR, EIPredictor, OutputSettings  # noqa: E402
 from llm4ms.predict.training import (TrainSettings, build_compound_table, default_data_path,  # noqa: E402
                                      extra_train_spectra, train)
@@ -210,8 +210,7 @@ def combine(args) -> int:
         if p.featurizer != first.featurizer:
             raise SystemExit("ensemble members must share one featuriser")
     model = NEIMSEnsemble.from_models([p.model for p in parts])
-    output = OutputSettings(**{**first.output.__dict__, "isotope_envelope": args.isotope_envelope
-                               or first.output.isotope_envelope})
+    output = replace(first.output, isotope_envelope=args.isotope_envelope or first.output.isotope_envelope)
     predictor = EIPredictor(model, first.featurizer, output)
     predictor.info = {"ensemble_of": [str(p) for p in args.ensemble_from],
                       "member_identities": [p.identity for p in parts],
@@ -222,7 +221,7 @@ def combine(args) -> int:
               + "\nPrediction = mean of the members in sqrt-intensity space; every spectrum carries "
               "`PredictionConfidence` = mean cosine of the members to that mean (0..1).\n\n"
               "Command: `PYTHONPATH=. python data_prep/train_predictor.py "
-              + " ".join(sys.argv[1:]) + "`\n\n" + (parts[0] and _member_readme(args.ensemble_from[0])))
+              + " ".join(sys.argv[1:]) + "`\n\n" + _member_readme(args.ensemble_from[0]))
     predictor.save_pretrained(args.out, readme=readme)
     print(f"saved ensemble of {len(parts)} at {args.out}")
     return 0
