@@ -24,13 +24,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llm4ms.io import read_spectra  # noqa: E402
 from llm4ms.predict.featurize import FeaturizerSettings  # noqa: E402
 from llm4ms.predict.model import LossSettings, NEIMSEnsemble  # noqa: E402
-from llm4ms.data.shared import shared_path  # noqa: E402
 from llm4ms.predict.predictor import BUNDLED_DIR, EIPredictor, OutputSettings  # noqa: E402
-from llm4ms.predict.training import (TrainSettings, build_compound_table, default_data_path,  # noqa: E402
-                                     extra_train_spectra, train)
+from llm4ms.predict.training import (TrainSettings, default_data_path, load_pseudo_labels,  # noqa: E402
+                                     train, training_table)
 from llm4ms.utils import write_json  # noqa: E402
 
 README = """# llm4ms EI spectrum predictor (NEIMS-style MLP)
@@ -98,6 +96,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--extra-data-min-ev", type=float, default=None,
                    help="add TRAIN compounds from massbank_ei_all.msp records outside the nominal set "
                         "with ionization energy >= this (eV); default: none")
+    p.add_argument("--pseudo", type=Path, nargs="*", default=None,
+                   help="teacher-labelled structures (.npz from data_prep/train_teacher.py label) to add to TRAIN")
+    p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a teacher-labelled row")
+    p.add_argument("--pseudo-max", type=int, default=None, help="use at most this many teacher-labelled rows")
     return p.parse_args(argv)
 
 
@@ -108,23 +110,9 @@ def main(argv=None) -> int:
         return combine(args)
     torch.set_num_threads(args.threads)
     featurizer = FeaturizerSettings(n_bits=args.n_bits, extra=tuple(args.extra))
-    spectra = list(read_spectra(args.data))
-    n_extra = 0
-    if args.extra_data_min_ev is not None:
-        extra = extra_train_spectra(shared_path("massbank_ei", "massbank_ei_all.msp"),
-                                    shared_path("massbank_ei", "massbank_ei_index.tsv"),
-                                    args.extra_data_min_ev, {s.inchikey14 for s in spectra})
-        n_extra = len(extra)
-        logging.info("extra train spectra (>= %g eV): %d of %d compounds", args.extra_data_min_ev, n_extra,
-                     len({s.inchikey14 for s in extra}))
-        spectra += extra
-    if args.licenses:
-        wanted = set(args.licenses)
-        spectra = [s for s in spectra if s.get("license") in wanted]
-    t0 = time.monotonic()
-    table = build_compound_table(spectra, featurizer, n_jobs=args.jobs)
-    logging.info("%d spectra -> %d compounds (rejected %s) in %.1f s", table.n_spectra, len(table.keys),
-                 table.rejected, time.monotonic() - t0)
+    table, n_extra = training_table(featurizer, args.data, args.extra_data_min_ev, args.licenses, args.jobs)
+    pseudo = load_pseudo_labels(args.pseudo, featurizer, args.pseudo_weight, args.pseudo_max, table.keys) \
+        if args.pseudo else None
     members, results = [], []
     for k in range(args.members):
         seed = args.seed + k
@@ -136,7 +124,7 @@ def main(argv=None) -> int:
                                  max_minutes=args.max_minutes, seed=seed,
                                  loss=LossSettings(weighted_share=args.weighted_share,
                                                    linear_share=args.linear_share))
-        results.append(train(member, table, settings))
+        results.append(train(member, table, settings, pseudo=pseudo))
         members.append(member)
         logging.info("member %d (seed %d): best epoch %d, validation loss %.4f", k, seed,
                      results[-1]["best_epoch"], results[-1]["best_val_loss"])

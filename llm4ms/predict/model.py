@@ -183,18 +183,28 @@ class LossSettings:
     linear_share: float = 0.0
 
 
-def spectrum_loss(pred: torch.Tensor, target: torch.Tensor, settings: LossSettings = LossSettings()) -> torch.Tensor:
-    """Mean of (1 - cosine) and (1 - m/z-weighted cosine); both inputs are sqrt-intensity bins."""
+def spectrum_loss(pred: torch.Tensor, target: torch.Tensor, settings: LossSettings = LossSettings(),
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of (1 - cosine) and (1 - m/z-weighted cosine); both inputs are sqrt-intensity bins.
+
+    `weights` (batch,) makes it a weighted mean over spectra (teacher-labelled rows count less).
+    """
+    if weights is None:
+        weights = torch.ones(pred.shape[0], device=pred.device, dtype=pred.dtype)
+
+    def mean(v: torch.Tensor) -> torch.Tensor:
+        return (v * weights).sum() / weights.sum().clamp_min(1e-12)
+
     eps = 1e-8
     plain = 1.0 - nn.functional.cosine_similarity(pred, target, dim=1, eps=eps)
     if settings.weighted_share <= 0:
-        sqrt_loss = plain.mean()
+        sqrt_loss = mean(plain)
     else:
         w = (torch.arange(pred.shape[1], device=pred.device, dtype=pred.dtype) / 100.0) ** settings.mz_power
         weighted = 1.0 - nn.functional.cosine_similarity(pred * w, target * w, dim=1, eps=eps)
         s = settings.weighted_share
-        sqrt_loss = ((1.0 - s) * plain + s * weighted).mean()
+        sqrt_loss = mean((1.0 - s) * plain + s * weighted)
     if settings.linear_share <= 0:
         return sqrt_loss
     linear = 1.0 - nn.functional.cosine_similarity(pred * pred, target * target, dim=1, eps=eps)
-    return (1.0 - settings.linear_share) * sqrt_loss + settings.linear_share * linear.mean()
+    return (1.0 - settings.linear_share) * sqrt_loss + settings.linear_share * mean(linear)
