@@ -6,7 +6,8 @@ predictor (same measured queries, same candidate structures, only the predicted 
 
 For each predictor the library's structures (targets + decoys of `data_prep/build_benchmark.py`, taken from
 --data) are predicted into their own folder (work_data/benchmark_predictors/<identity>/, resumable), and
-`benchmarks/recall.py` scores them with the classic methods, no mass prior (the scores as users run them).
+`benchmarks/recall.py` scores them with the classic methods, no mass prior (the scores as users run them;
+`--prior model --methods llm4ms,...` compares the default llm4ms ranking with its prior on every method).
 Prints one table and writes benchmarks/results/predictor_recall_<split>.{json,md}. The recall runs are
 recall.py's own; this script only arranges the folders and joins the results.
 """
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "work_data" / "benchmark")
     parser.add_argument("--work", type=Path, default=ROOT / "work_data" / "benchmark_predictors")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prior", default="off",
+                        help="recall.py's --prior for every method: off (the scores as users run them) or model")
     parser.add_argument("--name", default=None, help="result name (default predictor_recall_<split>)")
     args = parser.parse_args(argv)
 
@@ -69,7 +72,7 @@ def main(argv=None) -> int:
             prepare(args.data, folder, args.split, size)
             name = f"predictor_{identity}_{args.split}_{size}"
             command = [sys.executable, str(ROOT / "benchmarks" / "recall.py"), "--benchmark", "insilico",
-                       "--split", args.split, "--size", size, "--methods", args.methods, "--prior", "off",
+                       "--split", args.split, "--size", size, "--methods", args.methods, "--prior", args.prior,
                        "--data", str(folder), "--threads", str(args.threads), "--name", name]
             if reference != "bundled":
                 command += ["--predictor", reference]

@@ -71,13 +71,17 @@ def predicted_train(massbank: dict[str, list], args) -> list:
     cache = args.out_dir / "predicted_train.jsonl"
     meta = {"method": args.predicted, "folds": args.folds, "predictor_epochs": args.predictor_epochs,
             "predictor_minutes": args.predictor_minutes, "seed": args.seed}
+    if args.predictor_v2:  # written only when used, so caches of earlier runs still match
+        meta["predictor_v2"] = {"extra": ["chem"], "members": args.predictor_members, "isotope_envelope": "anchor"}
     info_path = args.out_dir / "predicted_train.json"
     if cache.exists() and info_path.exists() and json.loads(info_path.read_text())["settings"] == meta:
         print(f"reusing {cache}")
         return load_spectra(cache)
     if args.predicted == "crossfit":
+        v2 = dict(extra=("chem",), members=args.predictor_members, isotope_envelope="anchor") \
+            if args.predictor_v2 else {}
         settings = CrossfitSettings(folds=args.folds, epochs=args.predictor_epochs, max_minutes=args.predictor_minutes,
-                                    seed=args.seed)
+                                    seed=args.seed, **v2)
         predicted, folds = crossfit_predictions(massbank["train"] + massbank["validation"], settings)
     else:
         predicted, folds = predict_compounds(massbank["train"]), []
@@ -114,6 +118,10 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int, default=3, help="cross-fitting folds (--predicted crossfit)")
     parser.add_argument("--predictor-epochs", type=int, default=15, help="epochs per fold predictor (cross-fit)")
     parser.add_argument("--predictor-minutes", type=float, default=3.0, help="time cap per fold predictor")
+    parser.add_argument("--predictor-v2", action="store_true",
+                        help="cross-fit with predictor v2's options (chemistry features, isotope envelope, "
+                             "--predictor-members seeds per fold averaged)")
+    parser.add_argument("--predictor-members", type=int, default=3, help="seeds per fold with --predictor-v2")
     parser.add_argument("--insilico-validation", type=Path, help="insilico_validation benchmark folder")
     parser.add_argument("--insilico-library-size", type=int, default=3000)
     args = parser.parse_args(argv)

@@ -117,3 +117,35 @@ def test_shipped_model_loads_encodes_and_documents_itself():
     card = (SHIPPED / "README.md").read_text()
     assert "llm4ms search --query" in card and "llm4ms embed --spectra" in card
     assert not re.search(r"llm4ms (embed|search) [^-\s]", card)  # no positional file arguments
+
+
+def test_crossfit_with_predictor_v2_options_trains_seeds_per_fold_on_held_out_compounds(monkeypatch):
+    import llm4ms.predict.training as training
+    from llm4ms.predict.featurize import FeaturizerSettings
+
+    smiles = ["C" * n + "O" for n in range(1, 13)] + ["C" * n + "N" for n in range(1, 7)]
+    n = len(smiles)
+    keys = [f"{chr(65 + i % 26)}{i:013d}" for i in range(n)]
+    width = FeaturizerSettings(n_bits=64, extra=("chem",)).n_features
+    rng = np.random.default_rng(0)
+    table = training.CompoundTable(keys=keys, smiles=smiles, splits=np.array(["train"] * 14 + ["validation"] * 4),
+                                   features=rng.random((n, width), dtype=np.float32),
+                                   masses=np.full(n, 60, dtype=np.int64),
+                                   targets=rng.random((n, 1001), dtype=np.float32))
+    calls: list[tuple[set, int]] = []
+    real_train = training.train
+
+    def spy(predictor, fold_table, settings):
+        calls.append(({k for k, s in zip(fold_table.keys, fold_table.splits) if s == "train"}, settings.seed))
+        return real_train(predictor, fold_table, settings)
+
+    monkeypatch.setattr(training, "train", spy)
+    settings = CrossfitSettings(folds=3, n_bits=64, hidden=(16,), epochs=1, max_minutes=0.2, extra=("chem",),
+                                members=2, isotope_envelope="anchor")
+    predicted, info = crossfit_predictions([], settings, table=table)
+    assert len(calls) == 6 and len({seed for _, seed in calls}) == 6  # two seeds per fold, all different
+    assert [i["fold"] for i in info] == [0, 1, 2] and all(len(i["best_epoch"]) == 2 for i in info)
+    for p in predicted:
+        fold = int(re.search(r"pred-cv(\d)-", p.id).group(1))
+        assert all(p.inchikey14 not in seen for seen, _ in calls[2 * fold:2 * fold + 2])
+        assert "prediction_confidence" not in p.metadata

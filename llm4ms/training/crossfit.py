@@ -46,6 +46,11 @@ class CrossfitSettings:
     weight_decay: float = 1e-4
     patience: int = 8
     seed: int = 0
+    #: predictor v2 options (see data_prep/train_predictor.py): extra feature blocks, seeds per fold
+    #: (averaged, like the v2 ensemble), the formula's isotope envelope written into the predictions
+    extra: tuple[str, ...] = ()
+    members: int = 1
+    isotope_envelope: str = ""
 
 
 def crossfit_predictions(spectra: Sequence[Spectrum], settings: CrossfitSettings = CrossfitSettings(),
@@ -58,10 +63,11 @@ def crossfit_predictions(spectra: Sequence[Spectrum], settings: CrossfitSettings
     import torch
 
     from llm4ms.predict.featurize import FeaturizerSettings
-    from llm4ms.predict.predictor import EIPredictor
+    from llm4ms.predict.model import NEIMSEnsemble
+    from llm4ms.predict.predictor import EIPredictor, OutputSettings
     from llm4ms.predict.training import TrainSettings, build_compound_table, train
 
-    featurizer = FeaturizerSettings(n_bits=settings.n_bits)
+    featurizer = FeaturizerSettings(n_bits=settings.n_bits, extra=tuple(settings.extra))
     if table is None:
         usable = (s for s in spectra if s.inchikey14 and compound_split(s.inchikey14) != "test")
         table = build_compound_table(usable, featurizer)
@@ -72,12 +78,23 @@ def crossfit_predictions(spectra: Sequence[Spectrum], settings: CrossfitSettings
     for k in range(settings.folds):
         fold_table = copy.copy(table)
         fold_table.splits = np.where(folds == k, "heldout", table.splits)  # train() only reads train/validation
-        torch.manual_seed(settings.seed + k)
-        predictor = EIPredictor.new(featurizer, hidden=settings.hidden, dropout=settings.dropout,
-                                    mass_margin=settings.mass_margin)
-        result = train(predictor, fold_table, TrainSettings(
-            epochs=settings.epochs, lr=settings.lr, weight_decay=settings.weight_decay, patience=settings.patience,
-            max_minutes=settings.max_minutes, seed=settings.seed + k))
+        members, results = [], []
+        for j in range(settings.members):
+            seed = settings.seed + k + 100 * j
+            torch.manual_seed(seed)
+            member = EIPredictor.new(featurizer, hidden=settings.hidden, dropout=settings.dropout,
+                                     mass_margin=settings.mass_margin)
+            results.append(train(member, fold_table, TrainSettings(
+                epochs=settings.epochs, lr=settings.lr, weight_decay=settings.weight_decay,
+                patience=settings.patience, max_minutes=settings.max_minutes, seed=seed)))
+            members.append(member)
+        output = OutputSettings(isotope_envelope=settings.isotope_envelope, confidence=False)
+        predictor = members[0] if len(members) == 1 else EIPredictor(
+            NEIMSEnsemble.from_models([m.model for m in members]), featurizer)
+        predictor.output = output
+        result = {"n_train": results[0]["n_train"], "best_epoch": [r["best_epoch"] for r in results],
+                  "best_val_loss": float(np.mean([r["best_val_loss"] for r in results])),
+                  "minutes": float(sum(r["minutes"] for r in results))}
         rows = np.flatnonzero(folds == k)
         smiles = [table.smiles[i] for i in rows]
         for i, spectrum in zip(rows, predictor.predict(smiles)):
@@ -90,7 +107,7 @@ def crossfit_predictions(spectra: Sequence[Spectrum], settings: CrossfitSettings
         info.append({"fold": k, "predicted": int(len(rows)), "n_train": result["n_train"],
                      "best_epoch": result["best_epoch"], "best_val_loss": round(float(result["best_val_loss"]), 5),
                      "minutes": round(float(result["minutes"]), 2)})
-        log.info("cross-fit fold %d: %d compounds predicted, best epoch %d, validation loss %.4f",
+        log.info("cross-fit fold %d: %d compounds predicted, best epoch %s, validation loss %.4f",
                  k, len(rows), result["best_epoch"], result["best_val_loss"])
     return predicted, info
 
