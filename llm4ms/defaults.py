@@ -155,6 +155,16 @@ def default_candidate_structures() -> Optional[Path]:
     return path if path.exists() else None
 
 
+def bundled_predictor_identity() -> str:
+    """Identity of the bundled predictor ("none" when this installation ships none)."""
+    from llm4ms.predict import EIPredictor
+
+    try:
+        return str(EIPredictor.from_pretrained().identity)
+    except ConfigError:
+        return "none"
+
+
 def predicted_candidates(show_progress: Optional[bool] = None) -> Optional[Path]:
     """Predict the bundled candidate structures once with the bundled predictor; cached as MSP."""
     candidates = default_candidate_structures()
@@ -182,7 +192,10 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     if not sources and default_candidate_structures() is None:
         raise ConfigError("no --library given and this installation ships no default library")
     encoder = encoder or load_encoder(None)
-    folder = cache_dir() / "default_library" / str(encoder.identity)[:16]
+    # keyed by the encoder AND the predictor that made the in-silico part: a new bundled predictor must not
+    # reuse spectra embedded from the old one's predictions
+    predictor_key = f"-{bundled_predictor_identity()[:8]}" if default_candidate_structures() is not None else ""
+    folder = cache_dir() / "default_library" / (str(encoder.identity)[:16] + predictor_key)
     if (folder / "manifest.json").exists():
         try:
             return Library.load(folder)

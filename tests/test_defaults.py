@@ -39,6 +39,10 @@ def test_default_library_predicts_embeds_once_and_reuses(tmp_path, monkeypatch):
     again = FakeEncoder()
     assert len(defaults.default_library(again, show_progress=False)) == 23
     assert again.encoded == 0  # cached: nothing embedded twice
+    monkeypatch.setattr(defaults, "bundled_predictor_identity", lambda: "another-predictor")
+    third = FakeEncoder()
+    assert len(defaults.default_library(third, show_progress=False)) == 23
+    assert third.encoded == 23  # a new bundled predictor: its spectra are embedded, the old ones not reused
 
 
 def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
