@@ -153,7 +153,7 @@ PEAK_MODEL = ("peak-token Llama from scratch: hidden 128, 2 layers, 4 heads, MLP
               "peak ('mz:logbin', m/z 1-1000 x 10 log-intensity bins, top 40 peaks), mean pooling (chosen over "
               "intensity-weighted pooling on validation: benchmarks/ablation.py), is_causal false")
 PEAK_RECIPE = ("supervised contrastive on sentence-transformers' Trainer (MultipleNegativesRankingLoss, in-batch + 1 "
-               "hard negative, scale 20, batch 256, 200 steps; recipes/configs/peak_supervised.json), full weights; then the "
+               "hard negative, scale 20, batch 256, 400 steps; recipes/configs/peak_supervised.json), full weights; then the "
                "ranking (fusion with sqrt cosine, mass prior, depth) fit on validation by data_prep/fit_ranking.py")
 PEAK_NOTE = ("no MNTP / SimCSE stage: on validation, MNTP on the train spectra before the supervised stage did not "
              "help (benchmarks/ablation.py, row peak_mntp_supervised)")
@@ -206,7 +206,8 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -
         "data": (("MassBank EI nominal set (release 2025.05.1) TRAIN split" if peak_model else
                   "MassBank EI nominal set (release 2025.05.1) TRAIN split + PNNL GC-MS TRAIN split (MNTP/SimCSE "
                   "only)") + "; supervised: measured replicate pairs, augmented singletons, and measured vs 3-fold "
-                 "cross-fitted in-silico spectra of the same compound with predicted look-alikes as hard negatives"),
+                 "cross-fitted in-silico spectra (predictor v2 options) of the same compound with predicted "
+                 "look-alikes as hard negatives; validation libraries predicted by the bundled predictor v2"),
         "split": "llm4ms.data.split.compound_split (InChIKey first block, salt llm4ms-split-v1), "
                  "data_prep/splits/massbank_ei_nominal_split.tsv; test compounds never trained on",
         "selection": "validation split only (in-silico validation task: validation measured queries vs predicted "

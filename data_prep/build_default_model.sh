@@ -18,10 +18,11 @@ python data_prep/build_benchmark.py all --split validation --sizes 10k
 
 # 2. Training sets: MNTP/SimCSE spectra (MassBank + PNNL train), supervised triples (replicates,
 #    augmented singletons, 3 cosine hard negatives) + measured-vs-in-silico triples whose positives are
-#    3-fold cross-fitted predictions and whose negatives are predicted look-alikes; in-silico
+#    3-fold cross-fitted predictions (predictor v2's features and isotope envelope, 2 seeds per fold, like the
+#    bundled predictor v2) and whose negatives are predicted look-alikes; in-silico
 #    validation files (679 queries vs a 3,000-spectrum cut of the validation library).
 python data_prep/build_training_sets.py work_data/training_default --negatives 3 \
-    --predicted crossfit --folds 3 --predictor-epochs 15 --predictor-minutes 3 \
+    --predicted crossfit --folds 3 --predictor-epochs 60 --predictor-minutes 4 --predictor-v2 --predictor-members 2 \
     --insilico-validation work_data/benchmark/insilico_validation
 
 # 3. The peak-token model (one token per peak, mean pooling) trained by supervised contrastive learning on

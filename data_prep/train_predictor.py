@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--extra-data-min-ev", type=float, default=None,
                    help="add TRAIN compounds from massbank_ei_all.msp records outside the nominal set "
                         "with ionization energy >= this (eV); default: none")
+    p.add_argument("--no-member-folders", action="store_true",
+                   help="with --members > 1, do not also save each member under OUT/members (the shipped copy)")
     p.add_argument("--pseudo", type=Path, nargs="*", default=None,
                    help="teacher-labelled structures (.npz from data_prep/train_teacher.py label) to add to TRAIN")
     p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a teacher-labelled row")
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
         "n_validation": result["n_validation"], "best_epoch": result["best_epoch"],
         "best_val_loss": round(result["best_val_loss"], 5), "n_parameters": n_params,
         "member_val_losses": [round(r["best_val_loss"], 5) for r in results],
-        "train_settings": {k: v for k, v in vars(args).items() if k not in ("data", "out")},
+        "train_settings": {k: v for k, v in vars(args).items() if k not in ("data", "out", "no_member_folders")},
     }
     readme = README.format(
         max_mz=predictor.model.config.max_mz, radius=featurizer.radius, n_bits=featurizer.n_bits,
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
     size = (args.out / "model.safetensors").stat().st_size / 1e6
     print(f"saved {args.out} ({n_params / 1e6:.2f} M parameters, {size:.1f} MB): best epoch "
           f"{result['best_epoch']}, validation loss {result['best_val_loss']:.4f}, {result['minutes']:.1f} min")
-    if args.members > 1:  # members too, to score each on its own
+    if args.members > 1 and not args.no_member_folders:  # members too, to score each on its own
         for k, member in enumerate(members):
             member.output = output
             member.info = {"member_of": str(args.out), "seed": args.seed + k}

@@ -20,7 +20,6 @@ import torch
 from llm4ms.data.split import compound_split
 from llm4ms.predict.featurize import Featurized, FeaturizerSettings, featurize_many
 from llm4ms.predict.model import LossSettings, spectrum_loss
-from llm4ms.predict.predictor import EIPredictor
 from llm4ms.spectrum import Spectrum, binned_vector, normalize_intensities, to_nominal_mass
 from llm4ms.data.shared import shared_path
 from llm4ms.io import read_spectra
