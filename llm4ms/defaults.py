@@ -157,10 +157,10 @@ def default_candidate_structures() -> Optional[Path]:
 
 def bundled_predictor_identity() -> str:
     """Identity of the bundled predictor ("none" when this installation ships none)."""
-    from llm4ms.predict import EIPredictor
+    from llm4ms.predict.predictor import folder_identity
 
     try:
-        return str(EIPredictor.from_pretrained().identity)
+        return folder_identity()
     except ConfigError:
         return "none"
 

@@ -156,3 +156,8 @@ def test_save_and_reload_roundtrip(tmp_path, predictor):
     np.testing.assert_allclose(a.intensities, b.intensities, rtol=1e-2, atol=0.5)
     with pytest.raises(ConfigError):
         EIPredictor.from_pretrained(tmp_path / "nothing-here")
+    from llm4ms.predict.predictor import folder_identity
+
+    assert folder_identity(folder) == again.identity != "untrained"  # the cache key needs no network built
+    with pytest.raises(ConfigError):
+        folder_identity(tmp_path / "nothing-here")

@@ -131,7 +131,7 @@ class EIPredictor:
             raise ConfigError(f"{weights_path}: weights do not fit the config (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]})")
         predictor = cls(model.to(device), featurizer, output, cfg.get("info"))
-        predictor.info.setdefault("identity", _file_digest(weights_path, cfg_path))
+        predictor.info.setdefault("identity", folder_identity(folder))
         return predictor
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype = torch.float16,
@@ -245,6 +245,15 @@ class EIPredictor:
             idx = np.sort(idx[order])
         inten = np.round(rel[idx] * self.output.scale, self.output.decimals)
         return Spectrum(mz=idx.astype(np.float64), intensities=inten.astype(np.float64), metadata=metadata)
+
+
+def folder_identity(path: Optional[str | Path] = None) -> str:
+    """The identity `from_pretrained(path)` would give, from the files alone (no network is built)."""
+    folder = Path(path) if path is not None else BUNDLED_DIR
+    weights, cfg = folder / WEIGHTS_NAME, folder / CONFIG_NAME
+    if not weights.is_file() or not cfg.is_file():
+        raise ConfigError(f"{folder}: no predictor here, need {CONFIG_NAME} and {WEIGHTS_NAME}")
+    return _file_digest(weights, cfg)
 
 
 def _file_digest(*paths: Path) -> str:
