@@ -153,6 +153,8 @@ def load_teachers(paths: list[Path]) -> tuple[list, FeaturizerSettings]:
 
     models, featurizer = [], None
     for path in paths:
+        if not (path / "config.json").is_file():
+            raise SystemExit(f"{path}: not a teacher or predictor folder (no config.json)")
         kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
         if kind == "neims-graph-teacher":
             model, feat, _ = load_teacher(path)

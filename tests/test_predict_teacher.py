@@ -169,3 +169,7 @@ def test_label_step_writes_resumable_parts(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "(0 new this run)" in again.stdout
     assert [p.stat().st_mtime_ns for p in parts] == mtimes
+    missing = subprocess.run(cmd[:4] + [str(tmp_path / "no-teacher")] + cmd[5:], capture_output=True, text=True,
+                             timeout=300)
+    assert missing.returncode != 0 and "not a teacher or predictor folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
