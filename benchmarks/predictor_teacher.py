@@ -13,7 +13,6 @@ its labels can teach them. Writes benchmarks/results/predictor_teacher.{json,md}
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,25 +28,10 @@ from _bench import run_main, write_results  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _predict(path: Path, x: np.ndarray, m: np.ndarray, smiles: list[str]):
-    from llm4ms.predict.predictor import EIPredictor
-    from llm4ms.predict.teacher import collate, graphs_for, load_teacher
-
-    cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    with torch.inference_mode():
-        if cfg.get("model_type") == "neims-graph-teacher":
-            model, featurizer, _ = load_teacher(path)
-            graphs = graphs_for(smiles)
-            out = [model(torch.from_numpy(x[i:i + 256]), torch.from_numpy(m[i:i + 256]),
-                         collate(graphs, np.arange(i, min(i + 256, len(x))))) for i in range(0, len(x), 256)]
-            return torch.cat(out), featurizer, True
-        predictor = EIPredictor.from_pretrained(path)
-        return predictor.model(torch.from_numpy(x), torch.from_numpy(m)), predictor.featurizer, False
-
-
 def main(argv=None) -> int:
     from llm4ms.errors import ConfigError
     from llm4ms.predict.model import LossSettings, spectrum_loss
+    from llm4ms.predict.teacher import Labeller, graphs_for
     from llm4ms.predict.training import training_table
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,20 +42,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    first = json.loads((args.models[0] / "config.json").read_text(encoding="utf-8"))
-    from llm4ms.predict.featurize import FeaturizerSettings
-
-    featurizer = FeaturizerSettings.from_dict(first["featurizer"])
+    labellers = [Labeller.load(path) for path in args.models]
+    featurizer = labellers[0].featurizer
     table, _ = training_table(featurizer, extra_min_ev=args.extra_data_min_ev)
     rows = np.flatnonzero(table.splits == "validation")
     x, m, y = table.features[rows], table.masses[rows], torch.from_numpy(table.targets[rows])
-    smiles = [table.smiles[i] for i in rows]
+    graphs = graphs_for([table.smiles[i] for i in rows]) if any(lab.uses_graphs for lab in labellers) else None
     outputs: dict[str, tuple[torch.Tensor, bool]] = {}
-    for path in args.models:
-        pred, feat, is_teacher = _predict(path, x, m, smiles)
-        if feat != featurizer:
+    for path, labeller in zip(args.models, labellers):
+        if labeller.featurizer != featurizer:
             raise ConfigError(f"{path}: another featuriser than {args.models[0]}")
-        outputs[str(path)] = (pred, is_teacher)
+        outputs[str(path)] = (labeller.predict(x, m, graphs), labeller.uses_graphs)
 
     def score(pred: torch.Tensor) -> dict:
         cos = torch.nn.functional.cosine_similarity(pred ** 2, y ** 2, dim=1).mean()

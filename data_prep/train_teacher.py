@@ -35,7 +35,7 @@ from llm4ms.data.shared import shared_path  # noqa: E402
 from llm4ms.data.split import compound_split  # noqa: E402
 from llm4ms.predict.featurize import FeaturizerSettings, featurize_many  # noqa: E402
 from llm4ms.predict.model import LossSettings  # noqa: E402
-from llm4ms.predict.teacher import collate, graphs_for, load_teacher, new_teacher, save_teacher  # noqa: E402
+from llm4ms.predict.teacher import Labeller, graphs_for, new_teacher, save_teacher  # noqa: E402
 from llm4ms.predict.training import TrainSettings, train, training_table  # noqa: E402
 from llm4ms.utils import atomic_path, write_json  # noqa: E402
 
@@ -147,26 +147,18 @@ def candidate_smiles(sources: list[str], moses_max: int, qm9_max: int,
     return out
 
 
-def load_teachers(paths: list[Path]) -> tuple[list, FeaturizerSettings]:
+def load_teachers(paths: list[Path]) -> tuple[list[Labeller], FeaturizerSettings]:
     """Graph teachers and/or student predictors (an ensemble teacher), all on one featuriser."""
-    from llm4ms.predict.predictor import EIPredictor
+    from llm4ms.errors import ConfigError
 
-    models, featurizer = [], None
-    for path in paths:
-        if not (path / "config.json").is_file():
-            raise SystemExit(f"{path}: not a teacher or predictor folder (no config.json)")
-        kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
-        if kind == "neims-graph-teacher":
-            model, feat, _ = load_teacher(path)
-            models.append((model, True))
-        else:
-            predictor = EIPredictor.from_pretrained(path)
-            model, feat = predictor.model, predictor.featurizer
-            models.append((model, False))
-        if featurizer is not None and feat != featurizer:
+    try:
+        teachers = [Labeller.load(path) for path in paths]
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
+    for path, teacher in zip(paths, teachers):
+        if teacher.featurizer != teachers[0].featurizer:
             raise SystemExit(f"{path}: another featuriser than {paths[0]}")
-        featurizer = feat
-    return models, featurizer
+    return teachers, teachers[0].featurizer
 
 
 def run_label(args) -> int:
@@ -179,8 +171,12 @@ def run_label(args) -> int:
     n_parts = (len(smiles) + args.part_size - 1) // args.part_size
     written = 0
     for k in range(n_parts):
-        chunk = smiles[k * args.part_size:(k + 1) * args.part_size]
         path = args.out / f"part-{k:04d}.npz"
+        if path.is_file():  # resume: a written part only adds its keys to what has been seen
+            with np.load(path, allow_pickle=False) as part:
+                seen.update(part["keys"].tolist())
+            continue
+        chunk = smiles[k * args.part_size:(k + 1) * args.part_size]
         items = featurize_many(chunk, featurizer, n_jobs=args.jobs)
         rows = []
         for item in items:
@@ -188,23 +184,13 @@ def run_label(args) -> int:
             if key and key not in seen and compound_split(key) == "train":
                 seen.add(key)
                 rows.append(item)
-        if path.is_file():
-            continue  # dedup state above is rebuilt; the part itself is already written
         t0 = time.monotonic()
         if not rows:
             continue
         x = np.stack([r.features for r in rows]).astype(np.float32)
         m = np.asarray([r.nominal_mass for r in rows], dtype=np.int64)
-        graphs = graphs_for([r.metadata["smiles"] for r in rows])
-        preds = []
-        with torch.inference_mode():
-            for start in range(0, len(rows), 256):
-                idx = np.arange(start, min(start + 256, len(rows)))
-                xb, mb = torch.from_numpy(x[idx]), torch.from_numpy(m[idx])
-                outs = [model(xb, mb, collate(graphs, idx)) if is_graph else model(xb, mb)
-                        for model, is_graph in teachers]
-                preds.append(torch.stack(outs).mean(dim=0))
-        y = torch.cat(preds).numpy()
+        graphs = graphs_for([r.metadata["smiles"] for r in rows]) if any(t.uses_graphs for t in teachers) else None
+        y = torch.stack([t.predict(x, m, graphs) for t in teachers]).mean(dim=0).numpy()
         y /= np.maximum(y.max(axis=1, keepdims=True), 1e-12)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:

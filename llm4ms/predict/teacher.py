@@ -183,3 +183,40 @@ def collate(graphs: Sequence, idx: np.ndarray):
     from torch_geometric.data import Batch
 
     return Batch.from_data_list([graphs[i] for i in idx])
+
+
+class Labeller:
+    """A graph teacher or a predictor folder behind one call: raw sqrt-intensity bins for featurised rows.
+
+    Both the label step and the teacher benchmark read "a teacher or a predictor" (an ensemble teacher
+    mixes them); this is the one place that tells them apart and batches graphs.
+    """
+
+    def __init__(self, model: nn.Module, featurizer: FeaturizerSettings, uses_graphs: bool) -> None:
+        self.model, self.featurizer, self.uses_graphs = model.eval(), featurizer, uses_graphs
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Labeller":
+        from llm4ms.errors import ConfigError
+        from llm4ms.predict.predictor import EIPredictor
+
+        folder = Path(folder)
+        cfg_path = folder / "config.json"
+        if not cfg_path.is_file():
+            raise ConfigError(f"{folder}: not a teacher or predictor folder (no config.json)")
+        if json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type") == "neims-graph-teacher":
+            model, featurizer, _ = load_teacher(folder)
+            return cls(model, featurizer, True)
+        predictor = EIPredictor.from_pretrained(folder)
+        return cls(predictor.model, predictor.featurizer, False)
+
+    def predict(self, x: np.ndarray, m: np.ndarray, graphs: Optional[Sequence] = None,
+                batch_size: int = 256) -> torch.Tensor:
+        """(rows, bins); `graphs` (one per row) are needed only by a graph teacher."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                idx = np.arange(start, min(start + batch_size, len(x)))
+                xb, mb = torch.from_numpy(np.ascontiguousarray(x[idx])), torch.from_numpy(m[idx])
+                out.append(self.model(xb, mb, collate(graphs, idx)) if self.uses_graphs else self.model(xb, mb))
+        return torch.cat(out)
