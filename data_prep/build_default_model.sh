@@ -36,8 +36,12 @@ python recipes/supervised.py recipes/configs/peak_supervised.json
 #   python recipes/simcse.py recipes/configs/simcse_smollm2_cpu.json
 #   python recipes/supervised.py recipes/configs/supervised_smollm2_cpu.json
 
-# 4. Ranking (fusion weight with sqrt cosine, mass prior, retrieval depth), fit on the validation split and
-#    stored in the model folder; then validation numbers of every method with the same prior.
+# 3c. The molecular-ion model (LightGBM over the query's high-mass end vs a candidate's nominal mass; measured
+#     TRAIN-split spectra only, ~20 s), shipped beside the encoder and used by the ranking's prior.
+python data_prep/train_molecular_ion.py --out llm4ms/resources/molecular_ion
+
+# 4. Ranking (fusion weight with sqrt cosine, mass prior, molecular-ion weight, retrieval depths), fit on the
+#    validation split and stored in the model folder; then validation numbers of every method with the same prior.
 python data_prep/fit_ranking.py runs/peak_mean/supervised/final --name default_model \
     --queries work_data/benchmark/insilico_validation/queries.msp \
     --library work_data/benchmark/insilico_validation/library_10k.msp --write

@@ -1,14 +1,16 @@
-"""Fit a model's ranking (fusion weight, mass prior, retrieval depth) on the VALIDATION split; store it.
+"""Fit a model's ranking (fusion weight, mass prior, molecular-ion weight, depth) on the VALIDATION split; store it.
 
     python data_prep/fit_ranking.py MODEL_DIR --queries work_data/benchmark/insilico_validation/queries.msp \
         --library work_data/benchmark/insilico_validation/library_10k.msp [--write]
 
 Exhaustive scores on validation (embedding cosine, the classic score, the prior's penalty share) are
-computed once; a grid over fusion weight x prior form is read off them (Recall@1, ties by Recall@10); the
-retrieval depth is the smallest N for which the fused top 10 over the embedding's top N equals the
-exhaustive fused top 10 for >= 99 % of queries. The same grid fits the prior for the classic score alone,
-so comparisons stay fair. ``--write`` stores ``"ranking"`` in MODEL_DIR/llm4ms_config.json; the grid goes
-to benchmarks/results/ranking_fit_<name>.json. The test split is never read here.
+computed once; a grid over fusion weight x prior form is read off them (Recall@1, ties by Recall@10). A
+second grid, at the chosen prior form, adds the molecular-ion model's weight (`--ion-model`,
+`llm4ms.molecular_ion`; ``--ion-model off`` skips it). The same grids fit the prior for the classic score
+alone, so comparisons stay fair. The retrieval depth is the smallest N for which the fused top 10 over the
+embedding's top N (else over the embedding's and the classic score's top N together) equals the exhaustive
+fused top 10 for >= 99 % of queries. ``--write`` stores ``"ranking"`` in MODEL_DIR/llm4ms_config.json; the
+grid goes to benchmarks/results/ranking_fit_<name>.json. The test split is never read here.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ FUSIONS = [round(x, 2) for x in np.arange(0.0, 1.0001, 0.05)]
 WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 MARGINS = [0.5, 1.5, 2.5]
 MIN_RELATIVES = [0.005, 0.01, 0.03]
-DEPTHS = [20, 50, 100, 200, 300, 500, 1000]
+DEPTHS = [20, 50, 100, 200, 300, 500, 1000, 2000]
+ION_WEIGHTS = [0.0, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04]
 
 
 def recall(scores: np.ndarray, hits: np.ndarray, ks=(1, 10)) -> dict[str, float]:
@@ -52,6 +55,8 @@ def main(argv=None) -> int:
     parser.add_argument("--library", type=Path, required=True)
     parser.add_argument("--classic", default="cosine_sqrt")
     parser.add_argument("--name", default=None)
+    parser.add_argument("--ion-model", default="bundled",
+                        help="molecular-ion model whose weight is fit: bundled, a folder, or off")
     parser.add_argument("--write", action="store_true", help="store the chosen ranking in the model folder")
     args = parser.parse_args(argv)
 
@@ -86,38 +91,72 @@ def main(argv=None) -> int:
                              **recall(fused - weight * share, hits)})
 
     def best(rows):
-        return max(rows, key=lambda r: (r["R@1"], r["R@10"], -r["weight"]))
+        return max(rows, key=lambda r: (r["R@1"], r["R@10"], -r["weight"], -r.get("ion_weight", 0.0)))
 
+    hand = best(grid)
+    form = (hand["margin"] or 1.5, hand["min_relative"] or 0.01)
+    for row in grid:
+        row["ion_weight"] = 0.0
+    if args.ion_model != "off":
+        from llm4ms.molecular_ion import load_ion_model
+
+        ion = load_ion_model(args.ion_model)
+        log_odds = np.stack([ion.log_odds(q, masses) for q in queries])
+        for fusion in FUSIONS:
+            fused = fusion * emb + (1.0 - fusion) * classic
+            for weight in WEIGHTS:
+                for ion_weight in ION_WEIGHTS[1:]:
+                    penalty = (weight * shares[form] if weight else 0.0) - ion_weight * log_odds
+                    grid.append({"fusion": fusion, "weight": weight, "margin": form[0] if weight else None,
+                                 "min_relative": form[1] if weight else None, "ion_weight": ion_weight,
+                                 **recall(fused - penalty, hits)})
     chosen = best(grid)
     classic_only = best([r for r in grid if r["fusion"] == 0.0])
-    classic_plain = next(r for r in grid if r["fusion"] == 0.0 and r["weight"] == 0.0)
-    embedding_only = next(r for r in grid if r["fusion"] == 1.0 and r["weight"] == 0.0)
-    fusion_no_prior = best([r for r in grid if r["weight"] == 0.0])
+    classic_hand_prior = best([r for r in grid if r["fusion"] == 0.0 and r["ion_weight"] == 0.0])
+    classic_plain = next(r for r in grid if r["fusion"] == 0.0 and r["weight"] == 0.0 and r["ion_weight"] == 0.0)
+    embedding_only = next(r for r in grid if r["fusion"] == 1.0 and r["weight"] == 0.0 and r["ion_weight"] == 0.0)
+    fusion_no_prior = best([r for r in grid if r["weight"] == 0.0 and r["ion_weight"] == 0.0])
+    fusion_hand_prior = best([r for r in grid if r["ion_weight"] == 0.0])
     prior = MassPrior(weight=chosen["weight"], margin=chosen["margin"] or 1.5,
-                      min_relative=chosen["min_relative"] or 0.01)
+                      min_relative=chosen["min_relative"] or 0.01, ion_weight=chosen["ion_weight"],
+                      ion_model=args.ion_model if chosen["ion_weight"] else "bundled")
 
     fused = chosen["fusion"] * emb + (1 - chosen["fusion"]) * classic
-    if prior.active:
+    if prior.weight > 0:
         fused = fused - prior.weight * shares[(prior.margin, prior.min_relative)]
+    if prior.ion_weight > 0:
+        fused = fused + prior.ion_weight * log_odds
     exhaustive = np.argsort(-fused, axis=1, kind="stable")[:, :10]
     by_embedding = np.argsort(-emb, axis=1, kind="stable")
+    by_classic = np.argsort(-classic, axis=1, kind="stable")
     depth_rows = []
-    depth = DEPTHS[-1]
+    depth = classic_depth = None
     for n in DEPTHS:
-        top = by_embedding[:, :n]
-        sub = np.take_along_axis(fused, top, axis=1)
-        restricted = np.take_along_axis(top, np.argsort(-sub, axis=1, kind="stable")[:, :10], axis=1)
-        agree = float(np.mean([set(a) == set(b) for a, b in zip(restricted, exhaustive)]))
-        depth_rows.append({"depth": n, "top10_equal_share": round(agree, 4)})
-        if agree >= 0.99 and depth == DEPTHS[-1]:
-            depth = n
-    ranking = Ranking(fusion=chosen["fusion"], classic=args.classic, depth=depth, prior=prior)
+        row = {"depth": n}
+        for label, top in (("embedding", by_embedding[:, :n]),
+                           ("embedding_and_classic", np.concatenate([by_embedding[:, :n], by_classic[:, :n]], 1))):
+            masked = np.full(fused.shape, -np.inf)
+            np.put_along_axis(masked, top, 0.0, axis=1)
+            restricted = np.argsort(-(fused + masked), axis=1, kind="stable")[:, :10]
+            row[f"top10_equal_share_{label}"] = round(float(np.mean(
+                [set(a) == set(b) for a, b in zip(restricted, exhaustive)])), 4)
+        depth_rows.append(row)
+        if depth is None and row["top10_equal_share_embedding"] >= 0.99:
+            depth, classic_depth = n, 0
+        if depth is None and row["top10_equal_share_embedding_and_classic"] >= 0.99:
+            depth, classic_depth = n, n
+    if depth is None:
+        depth = classic_depth = DEPTHS[-1]
+    ranking = Ranking(fusion=chosen["fusion"], classic=args.classic, depth=depth, prior=prior,
+                      classic_depth=classic_depth if chosen["fusion"] < 1 else 0)
     result = {
         "model": str(args.model), "queries": str(args.queries), "library": str(args.library),
         "n_queries": len(queries), "n_library": len(library), "split": sorted(splits),
         "chosen": ranking.to_dict(), "validation": {
-            "embedding_only": embedding_only, "fused_no_prior": fusion_no_prior, "fused_with_prior": chosen,
-            f"{args.classic}": classic_plain, f"{args.classic}_with_best_prior": classic_only},
+            "embedding_only": embedding_only, "fused_no_prior": fusion_no_prior,
+            "fused_with_hand_prior": fusion_hand_prior, "fused_with_prior": chosen,
+            f"{args.classic}": classic_plain, f"{args.classic}_with_best_hand_prior": classic_hand_prior,
+            f"{args.classic}_with_best_prior": classic_only},
         "depth_check": depth_rows, "grid": grid,
     }
     name = args.name or args.model.name
@@ -125,8 +164,11 @@ def main(argv=None) -> int:
     write_json(out, result)
     for label, row in result["validation"].items():
         print(f"  {label:<28} R@1 {row['R@1']:5.1f}  R@10 {row['R@10']:5.1f}  (fusion {row['fusion']}, "
-              f"prior weight {row['weight']}, margin {row['margin']}, min_rel {row['min_relative']})")
-    print("  depth check:", ", ".join(f"{r['depth']}: {r['top10_equal_share']:.3f}" for r in depth_rows))
+              f"prior weight {row['weight']}, margin {row['margin']}, min_rel {row['min_relative']}, "
+              f"ion weight {row['ion_weight']})")
+    print("  depth check (share of queries whose top 10 equals the exhaustive one; embedding / + classic):",
+          ", ".join(f"{r['depth']}: {r['top10_equal_share_embedding']:.3f} / "
+                    f"{r['top10_equal_share_embedding_and_classic']:.3f}" for r in depth_rows))
     print(f"chosen: {ranking.describe()}; wrote {out}")
     if args.write:
         store_ranking(encoder, args.model, ranking, "validation ranking fit",

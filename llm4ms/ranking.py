@@ -2,11 +2,14 @@
 
 One owner for the ranking that `llm4ms search`, the web API, `Library.search` and `llm4ms evaluate` all use:
 
-1. the index (or an exact product) proposes the ``depth`` best candidates by embedding cosine;
+1. the index (or an exact product) proposes the ``depth`` best candidates by embedding cosine, and, with
+   ``classic_depth > 0``, an exhaustive sparse product adds the ``classic_depth`` best by the classic score
+   (`llm4ms.similarity.named.ClassicIndex`): a fused top hit can lie deep in either list;
 2. each is re-scored ``fusion * embedding + (1 - fusion) * classic`` (classic = a score from
    `llm4ms.similarity`, sqrt cosine by default): the learned and the peak-level view are complementary;
 3. minus the `MassPrior` penalty: the share of the query's signal that lies above what the candidate's
-   molecular mass allows.
+   molecular mass allows, plus (when fit) the learned molecular-ion evidence for the candidate's mass
+   (`llm4ms.molecular_ion`).
 
 The settings are fit on the validation split (``data_prep/fit_ranking.py``) and stored in the model's
 ``llm4ms_config.json`` under ``"ranking"``; a model without them ranks by the embedding alone.
@@ -31,15 +34,21 @@ class MassPrior:
     small noise or background peak above the molecular ion costs little, a real fragment series above it
     costs a lot; `margin` leaves room for isotope peaks (M+1, M+2) and hydrogen transfer. Unknown
     candidate masses get no penalty.
+
+    With ``ion_weight > 0`` the penalty also subtracts ``ion_weight x`` the log-odds of the molecular-ion model
+    `ion_model` ("bundled" or a folder, `llm4ms.molecular_ion`) that M is the query's molecular mass: a
+    learned reading of the whole high-mass end, so a candidate whose mass the spectrum supports gains.
     """
 
     weight: float = 0.0
     margin: float = 1.5
     min_relative: float = 0.01
+    ion_weight: float = 0.0
+    ion_model: str = "bundled"
 
     @property
     def active(self) -> bool:
-        return self.weight > 0
+        return self.weight > 0 or self.ion_weight > 0
 
     def query_profile(self, query: Spectrum) -> tuple[np.ndarray, np.ndarray]:
         """(m/z ascending, cumulative share of sqrt intensity from the top) of the query's counted peaks."""
@@ -61,7 +70,11 @@ class MassPrior:
         """Penalty per candidate mass (0 where the mass is unknown or the prior is off)."""
         masses = np.asarray(masses, dtype=np.float64)
         out = np.zeros(masses.shape, dtype=np.float64)
-        if not self.active:
+        if self.ion_weight > 0:
+            from llm4ms.molecular_ion import load_ion_model
+
+            out -= self.ion_weight * load_ion_model(self.ion_model).log_odds(query, masses)
+        if self.weight <= 0:
             return out
         mz, above = profile if profile is not None else self.query_profile(query)
         if mz.size == 0:
@@ -69,7 +82,7 @@ class MassPrior:
         known = np.isfinite(masses)
         first = np.searchsorted(mz, masses[known] + self.margin, side="right")
         share = np.where(first < mz.size, above[np.minimum(first, mz.size - 1)], 0.0)
-        out[known] = self.weight * share
+        out[known] += self.weight * share
         return out
 
 
@@ -81,15 +94,25 @@ class Ranking:
     classic: str = "cosine_sqrt"
     depth: int = 100
     prior: MassPrior = field(default_factory=MassPrior)
+    classic_depth: int = 0  # also retrieve this many by the classic score (0 = embedding retrieval only)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fusion <= 1.0:
             raise ConfigError(f"ranking: fusion must lie in [0, 1], not {self.fusion}")
         if self.depth < 1:
             raise ConfigError(f"ranking: depth must be >= 1, not {self.depth}")
+        if self.classic_depth < 0:
+            raise ConfigError(f"ranking: classic_depth must be >= 0, not {self.classic_depth}")
         from llm4ms.similarity.named import check_score
 
         check_score(self.classic)
+
+    @property
+    def classic_retrieval(self) -> bool:
+        """True when candidates are also retrieved by the classic score (it must be a sparse-product score)."""
+        from llm4ms.similarity.named import ClassicIndex
+
+        return self.reranks and self.fusion < 1.0 and self.classic_depth > 0 and ClassicIndex.supports(self.classic)
 
     @property
     def reranks(self) -> bool:
@@ -103,17 +126,21 @@ class Ranking:
     def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "Ranking":
         data = dict(data or {})
         prior = MassPrior(**data.pop("prior", {}) or {})
-        known = {"fusion", "classic", "depth"}
+        known = {"fusion", "classic", "depth", "classic_depth"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"ranking: unknown setting(s) {', '.join(unknown)}")
         return cls(prior=prior, **data)
 
     def describe(self) -> str:
+        retrieved = f"top {self.depth}" + (f" + top {self.classic_depth} by {self.classic}"
+                                           if self.classic_retrieval else "")
         parts = ["embedding" if self.fusion >= 1 else
-                 f"{self.fusion:g} x embedding + {1 - self.fusion:g} x {self.classic} (top {self.depth})"]
-        if self.prior.active:
+                 f"{self.fusion:g} x embedding + {1 - self.fusion:g} x {self.classic} ({retrieved})"]
+        if self.prior.weight > 0:
             parts.append(f"mass prior (weight {self.prior.weight:g}, margin {self.prior.margin:g} Da)")
+        if self.prior.ion_weight > 0:
+            parts.append(f"molecular-ion model ({self.prior.ion_model}, weight {self.prior.ion_weight:g})")
         return ", ".join(parts)
 
 
@@ -139,14 +166,30 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
     return candidates[order], score[order].astype(np.float32)
 
 
+#: embedding inner products of query row `row` with library indices -> (n_candidates,) array
+EmbeddingFn = Callable[[int, np.ndarray], np.ndarray]
+
+
 def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
-               classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way."""
+               classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int,
+               extra: Optional[np.ndarray] = None,
+               embedding_fn: Optional[EmbeddingFn] = None) -> tuple[np.ndarray, np.ndarray]:
+    """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way.
+
+    `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
+    come from `embedding_fn`.
+    """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
     for row, query in enumerate(queries):
         valid = indices[row] >= 0
-        ci, cs = rerank(ranking, query, indices[row][valid], scores[row][valid], classic_fn, masses, k)
+        cand, emb = indices[row][valid], scores[row][valid]
+        if extra is not None and embedding_fn is not None:
+            more = np.setdiff1d(extra[row][extra[row] >= 0], cand)
+            if more.size:
+                cand = np.concatenate([cand, more])
+                emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
+        ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k)
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
     return top_i, top_s
 
@@ -175,7 +218,7 @@ def store_ranking(encoder: Any, folder: Any, ranking: Ranking, label: str, figur
 
 def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Optional[str] = None,
                     depth: Optional[int] = None, prior: Optional[bool] = None,
-                    rerank: Optional[str] = None) -> Ranking:
+                    rerank: Optional[str] = None, classic_depth: Optional[int] = None) -> Ranking:
     """`base` (usually `model_ranking`) with the user's overrides.
 
     ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0). ``prior=False`` turns
@@ -190,8 +233,10 @@ def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Opti
         ranking = replace(ranking, classic=classic)
     if depth is not None:
         ranking = replace(ranking, depth=int(depth))
+    if classic_depth is not None:
+        ranking = replace(ranking, classic_depth=int(classic_depth))
     if prior is False:
-        ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0))
+        ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0, ion_weight=0.0))
     elif prior is True and not ranking.prior.active:
         ranking = replace(ranking, prior=replace(ranking.prior, weight=DEFAULT_PRIOR_WEIGHT))
     return ranking
@@ -202,7 +247,8 @@ DEFAULT_PRIOR_WEIGHT = 0.2
 
 
 def parse_prior(text: Optional[str], model_prior: Optional[MassPrior] = None) -> Optional[MassPrior]:
-    """``--prior`` values: ``model`` (the model's fitted prior, if any), ``off``, or ``WEIGHT[,MARGIN[,MIN_REL]]``."""
+    """``--prior`` values: ``model`` (the model's fitted prior, if any), ``off``, or
+    ``WEIGHT[,MARGIN[,MIN_REL[,ION_WEIGHT]]]`` (ION_WEIGHT: the bundled molecular-ion model's weight)."""
     if text is None or text == "model":
         return model_prior if model_prior is not None and model_prior.active else None
     if text == "off":
@@ -210,7 +256,8 @@ def parse_prior(text: Optional[str], model_prior: Optional[MassPrior] = None) ->
     try:
         numbers = [float(part) for part in text.split(",")]
     except ValueError as err:
-        raise ConfigError(f"--prior must be model, off or WEIGHT[,MARGIN[,MIN_REL]], not {text!r}") from err
-    if not 1 <= len(numbers) <= 3 or any(not np.isfinite(x) or x < 0 for x in numbers):
-        raise ConfigError(f"--prior must be model, off or up to 3 non-negative numbers, not {text!r}")
+        raise ConfigError("--prior must be model, off or WEIGHT[,MARGIN[,MIN_REL[,ION_WEIGHT]]], "
+                          f"not {text!r}") from err
+    if not 1 <= len(numbers) <= 4 or any(not np.isfinite(x) or x < 0 for x in numbers):
+        raise ConfigError(f"--prior must be model, off or up to 4 non-negative numbers, not {text!r}")
     return MassPrior(*numbers)

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="encoder batch size (llm4ms)")
     parser.add_argument("--prior", default="model",
                         help="mass-plausibility prior applied to every method in extra columns: 'model' (the "
-                             "prior fitted for --model, if any), 'off', or WEIGHT[,MARGIN[,MIN_REL]]")
+                             "prior fitted for --model, if any, with its molecular-ion model weight), 'off', or "
+                             "WEIGHT[,MARGIN[,MIN_REL[,ION_WEIGHT]]]")
     parser.add_argument("--out", help="write the full result as JSON here")
     parser.set_defaults(func=run)
 

@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     msms.add_argument("--ion-mode", metavar="MODE", help="only hits measured in this ion mode: positive or negative")
     ranking = p.add_argument_group(
         "ranking", "default: the ranking fit for the model on validation data (see `llm4ms info`): the index "
-                   "proposes candidates by embedding, a fused score with a classic similarity orders them, minus "
-                   "a molecular-ion plausibility penalty")
+                   "proposes candidates by embedding (and by the classic similarity), a fused score with that "
+                   "similarity orders them, minus a molecular-ion plausibility penalty, plus the learned "
+                   "molecular-ion evidence for the candidate's mass")
     ranking.add_argument("--fusion", type=float, default=None,
                          help="weight of the embedding cosine in the fused score (1 = embedding only, 0 = classic "
                               "only; default: the model's fitted value)")
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="penalise candidates lighter than the query's significant high-mass peaks "
                             "(default: as fit for the model)")
     prior.add_argument("--no-mass-prior", dest="prior", action="store_const", const=False,
-                       help="turn the molecular-ion plausibility penalty off")
+                       help="turn the molecular-ion plausibility penalty and the molecular-ion model off")
     p.add_argument("--batch-size", type=int, default=64, help="query spectra per forward pass")
     p.add_argument("--skip-invalid", action="store_true", help="skip unreadable query records (counted)")
     p.set_defaults(func=run)

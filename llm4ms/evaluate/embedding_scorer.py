@@ -45,6 +45,7 @@ class EncoderScorer(Scorer):
         self._masses: Optional[np.ndarray] = None
         self.batch_size = batch_size
         self._library = library_embeddings
+        self._classic_index: Any = None
 
     def settings(self) -> dict[str, Any]:
         from llm4ms.data.shared import portable_path
@@ -70,6 +71,7 @@ class EncoderScorer(Scorer):
             self._library = self._encode(library)
         self.n_library = self._library.shape[0]
         self._spectra = list(library)
+        self._classic_index = None
         self._masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library],
                                 dtype=np.float64)
         return self
@@ -88,8 +90,22 @@ class EncoderScorer(Scorer):
         idx, sc = search_by_chunks(self.score_chunk, queries, depth, self.n_library, candidates, self.chunk_size)
         if not ranking.reranks:
             return idx, sc
-        return rerank_all(ranking, queries, idx, sc, classic_from_spectra(ranking.classic, self._spectra),
-                          self._masses, k)
+        classic_fn = classic_from_spectra(ranking.classic, self._spectra)
+        extra = embedding_fn = None
+        if ranking.classic_retrieval:  # as `Library.search`
+            from llm4ms.similarity.named import ClassicIndex
+
+            if self._classic_index is None or self._classic_index.name != ranking.classic:
+                self._classic_index = ClassicIndex(ranking.classic, self._spectra)
+            classic_fn = self._classic_index.scores
+            if candidates is None:  # a filter already searches its candidates exactly
+                extra = self._classic_index.top(queries, ranking.classic_depth)
+                q = self._encode(queries)
+
+                def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
+                    return self._library[cand] @ q[row]
+        return rerank_all(ranking, queries, idx, sc, classic_fn, self._masses, k, extra=extra,
+                          embedding_fn=embedding_fn)
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         if self._library is None:

@@ -255,8 +255,21 @@ class Library:
                                         query_masses=query_masses, precursor_tolerance=precursor_tolerance,
                                         ion_mode=ion_mode)
         if ranking.reranks:
-            indices, scores = rerank_all(ranking, queries, indices, scores, self._classic_fn(ranking.classic),
-                                         self.masses, k)
+            classic_fn = self._classic_fn(ranking.classic)
+            extra = embedding_fn = None
+            if ranking.classic_retrieval:
+                classic_fn = self.classic_index(ranking.classic).scores
+                if mass_tolerance is None and precursor_tolerance is None and ion_mode is None:
+                    # (a filter already searches its candidates exactly)
+                    extra = self.classic_index(ranking.classic).top(queries, ranking.classic_depth)
+
+                    def embedding_fn(row: int, idx: np.ndarray) -> np.ndarray:
+                        order = np.argsort(idx)
+                        rows = np.empty((idx.size, q.shape[1]), dtype=np.float32)
+                        rows[order] = np.asarray(self.embeddings[idx[order]], dtype=np.float32)
+                        return rows @ q[row]
+            indices, scores = rerank_all(ranking, queries, indices, scores, classic_fn, self.masses, k,
+                                         extra=extra, embedding_fn=embedding_fn)
         return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
@@ -317,6 +330,16 @@ class Library:
             best_i = np.take_along_axis(all_i, top, axis=1)
             best_s = np.take_along_axis(all_s, top, axis=1)
         return best_i, best_s
+
+    def classic_index(self, name: str):
+        """The library's peaks as a `ClassicIndex` for score `name` (built on first use, kept with the library)."""
+        from llm4ms.similarity.named import ClassicIndex
+
+        cache = self.__dict__.setdefault("_classic_indexes", {})
+        if name not in cache:
+            cache[name] = ClassicIndex(name, [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
+                                                       metadata={}) for m, v in map(self.peaks, range(len(self)))])
+        return cache[name]
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""

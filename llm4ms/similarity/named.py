@@ -57,3 +57,49 @@ def score_matrix(name: str, queries: Sequence[Spectrum], candidates: Sequence[Sp
 def scores(name: str, query: Spectrum, candidates: Sequence[Spectrum], max_mz: int = MAX_MZ) -> np.ndarray:
     """Similarity (n_candidates,) float32 of one `query` to each candidate under the score `name`."""
     return score_matrix(name, [query], candidates, max_mz)[0]
+
+
+class ClassicIndex:
+    """Exhaustive top-n of a whole library under a sparse-product score (``cosine``, ``cosine_sqrt``, ``wcs``).
+
+    The ranking retrieves candidates by the embedding *and* by the classic score it fuses with (a weak
+    embedding alone misses fused top hits deep in a large library); this is the classic side: the library's
+    weight vectors as one CSR matrix, queries streamed through it in blocks (the same vectors `score_matrix`
+    uses, so the scores agree to the last digit).
+    """
+
+    def __init__(self, name: str, spectra: Sequence[Spectrum], max_mz: int = MAX_MZ) -> None:
+        if not self.supports(name):
+            raise ConfigError(f"classic retrieval needs one of {', '.join(PRESETS)}, not {name!r}")
+        self.name, self.max_mz = name, max_mz
+        self.weighting = PRESETS[name]
+        self.matrix = weighted_matrix(list(spectra), self.weighting[0], self.weighting[1], max_mz)
+
+    @staticmethod
+    def supports(name: str) -> bool:
+        return name in PRESETS
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def scores(self, query: Spectrum, idx: np.ndarray) -> np.ndarray:
+        """Scores (len(idx),) float32 of one query against library rows `idx` (equal to `scores`)."""
+        mz_power, intensity_power, square = self.weighting
+        rows = self.matrix[np.asarray(idx, dtype=np.int64)]
+        out = cosine_block(rows, weighted_matrix([query], mz_power, intensity_power, self.max_mz))[0]
+        return out * out if square else out
+
+    def top(self, queries: Sequence[Spectrum], n: int, block: int = 256) -> np.ndarray:
+        """(len(queries), min(n, library size)) library indices, best first, ties by the lower index."""
+        n = min(n, len(self))
+        out = np.zeros((len(queries), n), dtype=np.int64)
+        mz_power, intensity_power, square = self.weighting
+        for start in range(0, len(queries), block):
+            chunk = list(queries[start:start + block])
+            sims = cosine_block(self.matrix, weighted_matrix(chunk, mz_power, intensity_power, self.max_mz))
+            part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else \
+                np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+            for row in range(len(chunk)):
+                cand = part[row]
+                out[start + row] = cand[np.lexsort((cand, -sims[row, cand]))]
+        return out

@@ -1,0 +1,127 @@
+"""The learned molecular-ion evidence (`llm4ms.molecular_ion`) and retrieval by the classic score."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from _training_helpers import synthetic_spectra
+from llm4ms.errors import ConfigError
+from llm4ms.molecular_ion import (FEATURE_NAMES, IonProfile, MolecularIonModel, ion_features, load_ion_model,
+                                  train_ion_model, training_table)
+from llm4ms.ranking import MassPrior, Ranking, parse_prior, rerank
+from llm4ms.spectrum import Spectrum
+
+
+def _toluene() -> Spectrum:
+    """Toluene-like EI spectrum: molecular ion 92 with its M+1, base peak 91 (M-H), tropylium fragments."""
+    mz = np.array([39.0, 51.0, 63.0, 65.0, 91.0, 92.0, 93.0])
+    return Spectrum(mz, np.array([5.0, 4.0, 4.0, 11.0, 100.0, 62.0, 4.3]), {})
+
+
+def test_features_read_the_high_mass_end():
+    rows = ion_features(_toluene(), np.array([92, 78, 150, 10]))
+    named = [dict(zip(FEATURE_NAMES, row)) for row in rows]
+    true, low, high, unusable = named
+    assert true["peak_M"] == pytest.approx(np.sqrt(0.62)) and true["peak_M-1"] == pytest.approx(1.0)
+    assert true["share_above_M+2"] == 0.0 and true["beyond_last_peak"] == 0.0
+    assert low["share_above_M+2"] > 0.5 and low["peak_M"] == 0.0  # 91-93 lie above a mass of 78
+    assert high["beyond_last_peak"] == 1.0 and high["gap_to_last_peak"] == pytest.approx((150 - 93) / 100)
+    assert not any(unusable.values())  # a mass too small to be a molecule gives an all-zero row
+    profile = IonProfile.of(_toluene())
+    np.testing.assert_array_equal(ion_features(_toluene(), np.array([92]), profile), rows[:1])
+
+
+def test_bundled_model_prefers_the_mass_the_spectrum_supports():
+    model = load_ion_model("bundled")
+    odds = model.log_odds(_toluene(), np.array([92.06, 78.05, 106.08, 150.1, np.nan]))
+    assert odds[0] == odds.max()  # true mass over too low (peaks above it) and too high (nothing near it)
+    assert odds[4] == 0.0  # unknown mass: no evidence either way
+    assert model.info["feature_version"] == 1 and "TRAIN" in model.info["data"]
+
+
+def _spectra_with_masses(n_compounds: int = 12, seed: int = 0) -> list[Spectrum]:
+    """Synthetic spectra whose molecular mass is their highest peak (the molecular ion)."""
+    out = []
+    for i, s in enumerate(synthetic_spectra(n_compounds, 2, seed=seed)):
+        out.append(s.copy(metadata={**s.metadata, "exact_mass": float(s.mz.max())}))
+    return out
+
+
+def test_train_save_load_round_trip(tmp_path):
+    features, labels, groups = training_table(_spectra_with_masses(), negatives=5)
+    assert features.shape[1] == len(FEATURE_NAMES) and labels.sum() == len(np.unique(groups))
+    model = train_ion_model(features, labels, trees=20, leaves=7, info={"data": "synthetic"})
+    model.save(tmp_path / "ion")
+    again = MolecularIonModel.load(tmp_path / "ion")
+    query = _spectra_with_masses()[0]
+    masses = np.array([query.molecular_mass, query.molecular_mass - 30, query.molecular_mass + 40])
+    np.testing.assert_allclose(again.log_odds(query, masses), model.log_odds(query, masses))
+    info = json.loads((tmp_path / "ion" / "molecular_ion.json").read_text())
+    info["feature_version"] = 0
+    (tmp_path / "ion" / "molecular_ion.json").write_text(json.dumps(info))
+    with pytest.raises(ConfigError, match="retrain"):
+        MolecularIonModel.load(tmp_path / "ion")
+    with pytest.raises(ConfigError, match="not a molecular-ion model"):
+        MolecularIonModel.load(tmp_path)
+
+
+def test_prior_with_ion_weight_lifts_the_supported_candidate():
+    query = _toluene()
+    masses = np.array([150.1, 92.06])  # index 0: scored higher by the spectrum score, mass unsupported
+    classic = {0: 0.80, 1: 0.75}
+    plain = rerank(Ranking(fusion=0.0), query, np.array([0, 1]), np.zeros(2),
+                   lambda q, c: np.array([classic[i] for i in c]), masses, k=2)[0]
+    assert plain.tolist() == [0, 1]
+    ranking = Ranking(fusion=0.0, prior=MassPrior(ion_weight=0.05))
+    assert ranking.reranks and ranking.prior.active and "molecular-ion model" in ranking.describe()
+    with_ion = rerank(ranking, query, np.array([0, 1]), np.zeros(2),
+                      lambda q, c: np.array([classic[i] for i in c]), masses, k=2)[0]
+    assert with_ion.tolist() == [1, 0]
+    assert Ranking.from_dict(ranking.to_dict()) == ranking
+    assert parse_prior("0.2,2.5,0.005,0.02", None) == MassPrior(0.2, 2.5, 0.005, ion_weight=0.02)
+
+
+def test_classic_index_matches_the_score_matrix():
+    from llm4ms.similarity.named import ClassicIndex, score_matrix
+
+    spectra = synthetic_spectra(20, 2, seed=3)
+    queries, library = spectra[:5], spectra[5:]
+    top = ClassicIndex("cosine_sqrt", library).top(queries, 4)
+    dense = score_matrix("cosine_sqrt", queries, library)
+    for row in range(len(queries)):
+        expected = np.lexsort((np.arange(len(library)), -dense[row]))[:4]
+        assert top[row].tolist() == expected.tolist()
+    assert ClassicIndex("cosine", library).top(queries, 1000).shape == (5, len(library))
+    for name in ("cosine_sqrt", "wcs"):
+        index, picked = ClassicIndex(name, library), np.array([7, 2, 11])
+        np.testing.assert_allclose(index.scores(queries[1], picked),
+                                   score_matrix(name, queries[1:2], [library[i] for i in picked])[0], atol=1e-6)
+    with pytest.raises(ConfigError):
+        ClassicIndex("entropy", library)
+
+
+def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_evaluate(tmp_path):
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+    from llm4ms.library import Library
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+
+    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
+                     seed=1)
+    encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
+    spectra = _spectra_with_masses(15, seed=5)
+    queries, library_spectra = spectra[0::2], spectra[1::2]
+    library = Library.build(library_spectra, tmp_path / "lib", encoder, show_progress=False)
+    shallow = Ranking(fusion=0.1, depth=1, prior=MassPrior(ion_weight=0.02))
+    deep = Ranking(fusion=0.1, depth=1, classic_depth=len(library_spectra), prior=MassPrior(ion_weight=0.02))
+    exhaustive = Ranking(fusion=0.1, depth=len(library_spectra), prior=MassPrior(ion_weight=0.02))
+    hits = {name: [[h.library_index for h in row] for row in library.search(queries, k=3, encoder=encoder,
+                                                                            ranking=r)]
+            for name, r in (("shallow", shallow), ("deep", deep), ("exhaustive", exhaustive))}
+    assert hits["deep"] == hits["exhaustive"]  # the classic side retrieves what depth 1 leaves out
+    assert hits["shallow"] != hits["exhaustive"]  # embedding retrieval alone (k = 3 deep) misses some
+    scorer = EncoderScorer(encoder=encoder, ranking=deep).fit(library_spectra)
+    idx, _ = scorer.search(queries, k=3)
+    assert [row[row >= 0].tolist() for row in idx] == hits["deep"]
