@@ -24,8 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 RESULTS = ROOT / "benchmarks" / "results"
 SHIPPED = ROOT / "llm4ms" / "resources" / "model"
-RUNS = {"validation": "default_model_validation_insilico_10k", "test": "default_model_insilico_test_10k",
-        "test100k": "default_model_insilico_test_100k", "measured": "default_model_measured_test"}
+RUNS = {"validation": "{prefix}_validation_insilico_10k", "test": "{prefix}_insilico_test_10k",
+        "test100k": "{prefix}_insilico_test_100k", "measured": "{prefix}_measured_test"}
 CLASSIC = ("cosine", "cosine_sqrt", "wcs", "composite", "spec2vec", "entropy")
 LICENCE = ("MassBank EI records are mostly CC BY-NC-SA (about 95 % of the nominal set; the rest CC BY / CC BY-SA) "
            "and PNNL GC-MS is used for the unsupervised stages: treat these weights as CC BY-NC-SA 4.0 derived "
@@ -175,7 +175,7 @@ def fix_card_cli(card: str) -> str:
     return card
 
 
-def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -> Path:
+def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None, runs: str = "default_model") -> Path:
     from llm4ms.model import SpectrumEncoder
     from llm4ms.utils import atomic_open, write_json
 
@@ -186,7 +186,7 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None) -
     record = dict(encoder.config.get("training") or {})
     stages = record.get("stages", [])
     extra = json.loads(extra_json.read_text()) if extra_json and extra_json.exists() else {}
-    results = {run: r for run, name in RUNS.items() if (r := _recall(name)) is not None}
+    results = {run: r for run, name in RUNS.items() if (r := _recall(name.format(prefix=runs))) is not None}
     summary = score_summary(results)
     speed_path = RESULTS / "default_model_speed.json"
     speed = json.loads(speed_path.read_text()) if speed_path.exists() else extra.get("speed")
@@ -277,6 +277,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--extra", type=Path, default=RESULTS / "default_model_selection.json",
                    help="selection record (speed, validation curve, candidates) to include")
+    p.add_argument("--runs", default="default_model",
+                   help="name prefix of the recall runs whose figures go into the card (recall_<prefix>_*.json)")
     args = parser.parse_args(argv)
     if args.step == "speed":
         result = embed_speed(args.model, n=args.n, threads=args.threads)
@@ -286,7 +288,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             write_json(args.out, result)
         return 0
-    ship(args.source, args.out, args.extra)
+    ship(args.source, args.out, args.extra, runs=args.runs)
     return 0
 
 

@@ -42,26 +42,27 @@ python data_prep/train_molecular_ion.py --out llm4ms/resources/molecular_ion
 
 # 4. Ranking (fusion weight with sqrt cosine, mass prior, molecular-ion weight, retrieval depths), fit on the
 #    validation split and stored in the model folder; then validation numbers of every method with the same prior.
-python data_prep/fit_ranking.py runs/peak_mean/supervised/final --name default_model \
+python data_prep/fit_ranking.py runs/peak_mean/supervised/final --name default_model_ion \
     --queries work_data/benchmark/insilico_validation/queries.msp \
     --library work_data/benchmark/insilico_validation/library_10k.msp --write
 python benchmarks/recall.py --benchmark insilico --split validation --size 10k \
     --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak_mean/supervised/final \
-    --name default_model_validation_insilico_10k
+    --name ion_default_validation_insilico_10k
 
-# 5. Final test numbers, once, after selection.
+# 5. Final test numbers, once, after selection (the test benchmarks are built, and predicted, only now).
+python data_prep/build_benchmark.py all --split test --sizes 10k,100k
 python benchmarks/recall.py --benchmark insilico --split test --size 10k \
     --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak_mean/supervised/final \
-    --name default_model_insilico_test_10k
+    --name ion_default_insilico_test_10k
 python benchmarks/recall.py --benchmark insilico --split test --size 100k \
     --methods llm4ms,cosine,cosine_sqrt,wcs,composite,entropy --model runs/peak_mean/supervised/final \
-    --name default_model_insilico_test_100k
+    --name ion_default_insilico_test_100k
 python benchmarks/recall.py --benchmark measured --split test \
     --methods llm4ms,cosine,cosine_sqrt,wcs,composite,spec2vec,entropy --model runs/peak_mean/supervised/final \
-    --name default_model_measured_test
+    --name ion_default_measured_test
 
 # 6. Ship: copy the model folder, record training data, licence and scores in the config (the card
 #    is generated from it), and write benchmarks/results/default_model.{json,md}.
 python data_prep/build_default_model.py speed runs/peak_mean/supervised/final --threads 2 \
     --out benchmarks/results/default_model_speed.json
-python data_prep/build_default_model.py ship runs/peak_mean/supervised/final
+python data_prep/build_default_model.py ship runs/peak_mean/supervised/final --runs ion_default

@@ -125,3 +125,33 @@ def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_eva
     scorer = EncoderScorer(encoder=encoder, ranking=deep).fit(library_spectra)
     idx, _ = scorer.search(queries, k=3)
     assert [row[row >= 0].tolist() for row in idx] == hits["deep"]
+
+
+def test_shipped_ei_ranking_uses_the_bundled_ion_model():
+    from llm4ms.defaults import load_encoder
+    from llm4ms.ranking import model_ranking
+
+    ranking = model_ranking(load_encoder(None))
+    assert ranking.prior.ion_weight > 0 and ranking.prior.ion_model == "bundled"
+    assert ranking.classic_retrieval and ranking.classic_depth >= ranking.depth // 2
+    assert "molecular-ion model" in ranking.describe()
+
+
+def test_training_script_trains_on_the_train_split_only(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from llm4ms.data.split import compound_split
+    from llm4ms.io.msp import write_msp
+
+    spectra = _spectra_with_masses(40, seed=7)
+    write_msp(spectra, tmp_path / "spectra.msp")
+    script = Path(__file__).resolve().parents[1] / "data_prep" / "train_molecular_ion.py"
+    spec = importlib.util.spec_from_file_location("train_molecular_ion", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path / "ion"), "--spectra", str(tmp_path / "spectra.msp"),
+                        "--trees", "10", "--leaves", "7"]) == 0
+    n_train = sum(compound_split(s.inchikey14) == "train" for s in spectra)
+    info = MolecularIonModel.load(tmp_path / "ion").info
+    assert f"{n_train} TRAIN-split spectra" in info["data"] and 0 < n_train < len(spectra)
