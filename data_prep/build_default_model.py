@@ -191,7 +191,7 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None, r
     speed_path = RESULTS / "default_model_speed.json"
     speed = json.loads(speed_path.read_text()) if speed_path.exists() else extra.get("speed")
     curve = (peak_curve(source.parent) if peak_model else validation_curve(source.parents[1])) \
-        or extra.get("validation_curve")
+        or extra.get("validation_curve") or []
     model_name = extra.get("model", PEAK_MODEL if peak_model else "tiny Llama trained from scratch")
     base = str(encoder.config.get("base_model") or "")
     tiny = re.search(r"tiny_(\d+)x(\d+)$", base)
@@ -221,7 +221,8 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None, r
         "ranking": encoder.config.get("ranking"),
         "validation_curve (3,000-spectrum validation library)": "; ".join(
             f"{p['stage']} step {p['stage_step']}: R@1 {p['recall@1']} R@10 {p['recall@10']}"
-                                      for p in curve) or "not recorded",
+                                      for p in curve)
+        or record.get("validation_curve (3,000-spectrum validation library)") or "not recorded",
     }
     scores: dict[str, Any] = {k: v for k, v in (encoder.config.get("scores") or {}).items()
                               if k.startswith("validation ranking fit")}  # written by data_prep/fit_ranking.py
