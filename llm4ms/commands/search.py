@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="order candidates by this classic similarity alone (same as --fusion 0 with it)")
     ranking.add_argument("--rerank-depth", type=int, default=None,
                          help="embedding candidates re-scored per query (default: the model's fitted depth)")
+    ranking.add_argument("--classic-depth", type=int, default=None,
+                         help="candidates also retrieved by the classic score, an exhaustive sparse product over the "
+                              "library (default: the model's fitted depth; 0 = embedding retrieval only, faster on "
+                              "million-spectrum libraries)")
     prior = ranking.add_mutually_exclusive_group()
     prior.add_argument("--mass-prior", dest="prior", action="store_const", const=True, default=None,
                        help="penalise candidates lighter than the query's significant high-mass peaks "
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fusion is not None and not 0.0 <= args.fusion <= 1.0:
         raise ConfigError("--fusion must lie in [0, 1]")
     ranking = resolve_ranking(model_ranking(library.encoder(encoder)), fusion=args.fusion, rerank=args.rerank,
-                              depth=args.rerank_depth, prior=args.prior)
+                              depth=args.rerank_depth, prior=args.prior, classic_depth=args.classic_depth)
     log.info("ranking: %s", ranking.describe())
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
