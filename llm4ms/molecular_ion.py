@@ -37,6 +37,8 @@ FEATURE_NAMES = ("share_above_M+2", "share_above_M", "peak_M", "peak_M-1", "peak
 #: Peaks below this relative intensity are ignored; "the last peak" is the highest m/z at >= LAST_PEAK_MIN.
 MIN_RELATIVE = 0.005
 LAST_PEAK_MIN = 0.01
+#: Nominal masses up to this are no molecule's: their rows are all 0 and their log-odds 0.
+MIN_MASS = 30
 BUNDLED_ION_MODEL = Path(__file__).parent / "resources" / "molecular_ion"
 MODEL_FILE = "model.txt"
 CONFIG_FILE = "molecular_ion.json"
@@ -69,14 +71,17 @@ class IonProfile:
 
 def ion_features(query: Spectrum, nominal_masses: Sequence[int] | np.ndarray,
                  profile: Optional[IonProfile] = None) -> np.ndarray:
-    """(n, len(FEATURE_NAMES)) float rows for candidate nominal masses; rows of unusable masses are all 0."""
+    """(n, len(FEATURE_NAMES)) float rows for candidate nominal masses; rows of masses <= `MIN_MASS` are all 0."""
     prof = profile if profile is not None else IonProfile.of(query)
     s, cum, last = prof.sqrt_rel, prof.cumulative_above, prof.last_peak
+    masses = np.asarray(nominal_masses, dtype=np.int64)
+    need = int(masses.max()) + 33 if masses.size else 0
+    if need > s.size:  # a candidate heavier than the grid: nothing is recorded up there
+        s, cum = np.pad(s, (0, need - s.size)), np.pad(cum, (0, need - cum.size))
     n = s.size
     total = cum[0] if cum[0] > 0 else 1.0
-    masses = np.asarray(nominal_masses, dtype=np.int64)
-    usable = (masses > 30) & (masses < n - 32)
-    m = np.clip(masses, 31, n - 33)
+    usable = masses > MIN_MASS
+    m = np.clip(masses, MIN_MASS + 1, n - 33)
 
     def at(offset: int) -> np.ndarray:
         return s[m + offset]
@@ -135,7 +140,7 @@ class MolecularIonModel:
         """Log-odds per candidate mass (Da, NaN = unknown -> 0) that it is the query's molecular mass."""
         masses = np.asarray(masses, dtype=np.float64)
         out = np.zeros(masses.shape, dtype=np.float64)
-        known = np.isfinite(masses) & (masses > 0)
+        known = np.isfinite(masses) & (np.rint(masses) > MIN_MASS)
         if not known.any():
             return out
         nominal = np.rint(masses[known]).astype(np.int64)

@@ -35,9 +35,10 @@ def test_features_read_the_high_mass_end():
 
 def test_bundled_model_prefers_the_mass_the_spectrum_supports():
     model = load_ion_model("bundled")
-    odds = model.log_odds(_toluene(), np.array([92.06, 78.05, 106.08, 150.1, np.nan]))
-    assert odds[0] == odds.max()  # true mass over too low (peaks above it) and too high (nothing near it)
-    assert odds[4] == 0.0  # unknown mass: no evidence either way
+    odds = model.log_odds(_toluene(), np.array([92.06, 78.05, 106.08, 150.1, np.nan, 16.0, 2500.0]))
+    assert odds[0] == odds[:4].max() and odds[0] > 0  # true mass over too low (peaks above) and too high (nothing near)
+    assert odds[4] == 0.0 and odds[5] == 0.0  # unknown mass, or no molecule's: no evidence either way
+    assert odds[6] < 0  # far heavier than anything recorded (beyond the query's grid): evidence against
     assert model.info["feature_version"] == 1 and "TRAIN" in model.info["data"]
 
 
