@@ -157,3 +157,18 @@ def test_convert_format1_folder_gives_the_same_vectors(tmp_path, capsys):
     assert np.allclose(encoder.encode(random_spectra(6, seed=7)), expected, atol=1e-5)
     assert main(["convert", "--model", str(tmp_path / "new"), "--out", str(tmp_path / "again")]) == 2
     assert "not a format-1" in capsys.readouterr().err
+
+
+def test_search_ranking_overrides_classic_retrieval_and_mass_terms(setup, capsys, caplog):
+    import logging
+
+    root, _ = setup
+    args = ["search", "--query", str(root / "queries.msp"), "--library", str(root / "lib"), "-k", "1",
+            "--fusion", "0.5", "--mass-prior"]
+    with caplog.at_level(logging.INFO, logger="llm4ms"):
+        assert main(args + ["--classic-depth", "30"]) == 0
+        assert main(args + ["--classic-depth", "0"]) == 0
+    described = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ranking:")]
+    assert "+ top 30 by cosine_sqrt" in described[0] and "by cosine_sqrt" not in described[1].split("(")[1]
+    assert main(args + ["--classic-depth", "-1"]) == 2
+    assert "classic_depth must be >= 0" in capsys.readouterr().err
