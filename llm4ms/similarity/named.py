@@ -7,7 +7,7 @@ pair with matchms and ms-entropy (`llm4ms.similarity.accurate`); `max_mz` does n
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -89,9 +89,13 @@ class ClassicIndex:
         out = cosine_block(rows, weighted_matrix([query], mz_power, intensity_power, self.max_mz))[0]
         return out * out if square else out
 
-    def top(self, queries: Sequence[Spectrum], n: int, block: int = 256) -> np.ndarray:
+    #: query rows x library spectra scored at once (a dense float32 block of at most ~256 MB)
+    BLOCK_CELLS = 1 << 26
+
+    def top(self, queries: Sequence[Spectrum], n: int, block: Optional[int] = None) -> np.ndarray:
         """(len(queries), min(n, library size)) library indices, best first, ties by the lower index."""
         n = min(n, len(self))
+        block = block or max(1, min(256, self.BLOCK_CELLS // max(len(self), 1)))
         out = np.zeros((len(queries), n), dtype=np.int64)
         mz_power, intensity_power, square = self.weighting
         for start in range(0, len(queries), block):
