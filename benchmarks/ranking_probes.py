@@ -128,9 +128,12 @@ def main(argv=None) -> int:
         feats += [picked, picked - picked.max(axis=1, keepdims=True)]
     feats += [np.broadcast_to(np.arange(TOP, dtype=float), top.shape), np.nan_to_num(confidence[top], nan=-1.0)]
     features, labels = np.stack(feats, axis=2), np.take_along_axis(hits, top, axis=1).astype(int)
+    no_entropy = np.delete(features, [6, 7], axis=2)  # entropy needs the optional ms-entropy: a core-only variant
     result["reranker_cv"] = {"default ranking (top 50)": recall(default, hits),
                              **{f"LambdaRank {s['n_estimators']} trees x {s['num_leaves']} leaves":
-                                reranker_cv(features, labels, s) for s in RERANKER_SETTINGS}}
+                                reranker_cv(features, labels, s) for s in RERANKER_SETTINGS},
+                             **{f"LambdaRank {s['n_estimators']} trees x {s['num_leaves']} leaves, no entropy":
+                                reranker_cv(no_entropy, labels, s) for s in RERANKER_SETTINGS}}
 
     lines = [f"validation {args.size}: {len(queries)} queries, {len(library)} library spectra; {ranking.describe()}",
              "", "| probe | R@1 | R@10 |", "|---|---:|---:|"]
