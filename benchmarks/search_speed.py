@@ -93,7 +93,8 @@ def time_ranked(library, queries, k: int) -> dict:
 
 
 def time_entropy(library, queries, k: int, limit: int | None) -> dict:
-    from llm4ms.evaluate.entropy_scorer import EntropyScorer, _peaks
+    from llm4ms.evaluate.entropy_scorer import EntropyScorer
+    from llm4ms.similarity.entropy import entropy_peaks
 
     n = len(library) if limit is None else min(limit, len(library))
     before = rss_mb()
@@ -104,7 +105,7 @@ def time_entropy(library, queries, k: int, limit: int | None) -> dict:
     search = scorer._search
     cleaned = []
     for query in queries:
-        peaks = _peaks(query)
+        peaks = entropy_peaks(query)
         top = float(peaks[:, 0].max())
         cleaned.append(search.clean_spectrum_for_search(
             precursor_mz=top + 1.0, peaks=peaks, precursor_ions_removal_da=None,

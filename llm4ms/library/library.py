@@ -337,8 +337,8 @@ class Library:
 
         cache = self.__dict__.setdefault("_classic_indexes", {})
         if name not in cache:
-            cache[name] = ClassicIndex(name, [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
-                                                       metadata={}) for m, v in map(self.peaks, range(len(self)))])
+            cache[name] = ClassicIndex(name, (Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
+                                                       metadata={}) for m, v in map(self.peaks, range(len(self)))))
         return cache[name]
 
     def _classic_fn(self, name: str):

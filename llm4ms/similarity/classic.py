@@ -11,7 +11,7 @@ References (formulas in ../shared/notes/reference-facts.md, "Classic scores"):
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Iterable, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -68,7 +68,7 @@ def weighted_peaks(spectrum: Spectrum, mz_power: float, intensity_power: float,
     return bins, (weights / norm if norm > 0 else weights)
 
 
-def weighted_matrix(spectra: Sequence[Spectrum], mz_power: float, intensity_power: float,
+def weighted_matrix(spectra: Iterable[Spectrum], mz_power: float, intensity_power: float,
                     max_mz: int = MAX_MZ) -> sparse.csr_matrix:
     """CSR matrix (n, max_mz + 1) float32 of L2-normalised weight vectors, one row per spectrum."""
     indptr = [0]

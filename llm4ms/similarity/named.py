@@ -7,7 +7,7 @@ pair with matchms and ms-entropy (`llm4ms.similarity.accurate`); `max_mz` does n
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -68,12 +68,13 @@ class ClassicIndex:
     uses, so the scores agree to the last digit).
     """
 
-    def __init__(self, name: str, spectra: Sequence[Spectrum], max_mz: int = MAX_MZ) -> None:
+    def __init__(self, name: str, spectra: Iterable[Spectrum], max_mz: int = MAX_MZ) -> None:
+        """`spectra` is read once, so a generator keeps a million-spectrum library out of memory as objects."""
         if not self.supports(name):
             raise ConfigError(f"classic retrieval needs one of {', '.join(PRESETS)}, not {name!r}")
         self.name, self.max_mz = name, max_mz
         self.weighting = PRESETS[name]
-        self.matrix = weighted_matrix(list(spectra), self.weighting[0], self.weighting[1], max_mz)
+        self.matrix = weighted_matrix(spectra, self.weighting[0], self.weighting[1], max_mz)
 
     @staticmethod
     def supports(name: str) -> bool:
