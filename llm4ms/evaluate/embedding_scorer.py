@@ -87,7 +87,11 @@ class EncoderScorer(Scorer):
 
         ranking = ranking if ranking is not None else self.ranking
         depth = max(k, ranking.depth) if ranking.reranks else k
-        idx, sc = search_by_chunks(self.score_chunk, queries, depth, self.n_library, candidates, self.chunk_size)
+        if self._library is None:
+            raise RuntimeError("call fit(library) before searching")
+        q = self._encode(queries)  # once: retrieval and the classic candidates' embedding scores share it
+        idx, sc = search_by_chunks(lambda rows: q[np.asarray(rows)] @ self._library.T, np.arange(len(queries)),
+                                   depth, self.n_library, candidates, self.chunk_size)
         if not ranking.reranks:
             return idx, sc
         classic_fn = classic_from_spectra(ranking.classic, self._spectra)
@@ -100,7 +104,6 @@ class EncoderScorer(Scorer):
             classic_fn = self._classic_index.scores
             if candidates is None:  # a filter already searches its candidates exactly
                 extra = self._classic_index.top(queries, ranking.classic_depth)
-                q = self._encode(queries)
 
                 def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
                     return self._library[cand] @ q[row]

@@ -54,6 +54,7 @@ class Library:
         self._finder = CandidateFinder(self.masses, self._files.precursors, self._files.ion_modes)
         self._index = None
         self._encoder = None
+        self._classic_indexes: dict[str, Any] = {}  # score name -> ClassicIndex, built on first use
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
     # ---- building --------------------------------------------------------------------------------
@@ -335,11 +336,11 @@ class Library:
         """The library's peaks as a `ClassicIndex` for score `name` (built on first use, kept with the library)."""
         from llm4ms.similarity.named import ClassicIndex
 
-        cache = self.__dict__.setdefault("_classic_indexes", {})
-        if name not in cache:
-            cache[name] = ClassicIndex(name, (Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
-                                                       metadata={}) for m, v in map(self.peaks, range(len(self)))))
-        return cache[name]
+        if name not in self._classic_indexes:
+            peaks = (Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64), metadata={})
+                     for m, v in map(self.peaks, range(len(self))))
+            self._classic_indexes[name] = ClassicIndex(name, peaks)
+        return self._classic_indexes[name]
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
