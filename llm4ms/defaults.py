@@ -184,6 +184,11 @@ def predicted_candidates(show_progress: Optional[bool] = None) -> Optional[Path]
     return out
 
 
+#: part of the cached default library's folder name; bumped when the stored metadata gains a column the search
+#: reads (``-m2``: the predictor's confidence, read by the learned re-ranker), so an older cache is rebuilt
+CACHE_LAYOUT = "-m2"
+
+
 def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     """The bundled library embedded with the default model, built once into the cache and reused."""
     from llm4ms.library import Library
@@ -195,7 +200,7 @@ def default_library(encoder: Any = None, show_progress: Optional[bool] = None):
     # keyed by the encoder AND the predictor that made the in-silico part: a new bundled predictor must not
     # reuse spectra embedded from the old one's predictions
     predictor_key = f"-{bundled_predictor_identity()[:8]}" if default_candidate_structures() is not None else ""
-    folder = cache_dir() / "default_library" / (str(encoder.identity)[:16] + predictor_key)
+    folder = cache_dir() / "default_library" / (str(encoder.identity)[:16] + predictor_key + CACHE_LAYOUT)
     if (folder / "manifest.json").exists():
         try:
             return Library.load(folder)

@@ -95,6 +95,7 @@ class Ranking:
     depth: int = 100
     prior: MassPrior = field(default_factory=MassPrior)
     classic_depth: int = 0  # also retrieve this many by the classic score (0 = embedding retrieval only)
+    reranker: str = ""  # a learned second stage over the top of the list ("bundled" or a folder; "" = none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fusion <= 1.0:
@@ -116,8 +117,8 @@ class Ranking:
 
     @property
     def reranks(self) -> bool:
-        """True when candidates are re-scored after retrieval (fusion < 1 or an active prior)."""
-        return self.fusion < 1.0 or self.prior.active
+        """True when candidates are re-scored after retrieval (fusion < 1, an active prior or a re-ranker)."""
+        return self.fusion < 1.0 or self.prior.active or bool(self.reranker)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,7 +127,7 @@ class Ranking:
     def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "Ranking":
         data = dict(data or {})
         prior = MassPrior(**data.pop("prior", {}) or {})
-        known = {"fusion", "classic", "depth", "classic_depth"}
+        known = {"fusion", "classic", "depth", "classic_depth", "reranker"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"ranking: unknown setting(s) {', '.join(unknown)}")
@@ -141,6 +142,8 @@ class Ranking:
             parts.append(f"mass prior (weight {self.prior.weight:g}, margin {self.prior.margin:g} Da)")
         if self.prior.ion_weight > 0:
             parts.append(f"molecular-ion model ({self.prior.ion_model}, weight {self.prior.ion_weight:g})")
+        if self.reranker:
+            parts.append(f"learned re-ranker ({self.reranker})")
         return ", ".join(parts)
 
 
@@ -168,19 +171,32 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
 
 #: embedding inner products of query row `row` with library indices -> (n_candidates,) array
 EmbeddingFn = Callable[[int, np.ndarray], np.ndarray]
+#: library indices -> their spectra, with ``smiles`` and ``prediction_confidence`` in the metadata where known
+#: (what the learned re-ranker reads of a candidate)
+CandidatesFn = Callable[[np.ndarray], list[Spectrum]]
 
 
 def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
                classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int,
                extra: Optional[np.ndarray] = None,
-               embedding_fn: Optional[EmbeddingFn] = None) -> tuple[np.ndarray, np.ndarray]:
+               embedding_fn: Optional[EmbeddingFn] = None,
+               candidates_fn: Optional[CandidatesFn] = None) -> tuple[np.ndarray, np.ndarray]:
     """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way.
 
     `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
-    come from `embedding_fn`.
+    come from `embedding_fn`. With a learned re-ranker in `ranking`, `candidates_fn` gives it the candidates'
+    spectra and structures (`llm4ms.reranker`).
     """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    learned = probabilities = None
+    if ranking.reranker:
+        from llm4ms.reranker import load_reranker
+
+        if candidates_fn is None:
+            raise ConfigError("the ranking's learned re-ranker needs the candidates' spectra (candidates_fn)")
+        learned = load_reranker(ranking.reranker)
+        probabilities = learned.fingerprint_model.predict(list(queries))
     for row, query in enumerate(queries):
         valid = indices[row] >= 0
         cand, emb = indices[row][valid], scores[row][valid]
@@ -189,9 +205,40 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
             if more.size:
                 cand = np.concatenate([cand, more])
                 emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
-        ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k)
+        if learned is None:
+            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k)
+        else:
+            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top))
+            ci, cs = rerank_list(learned, ranking, query, ci, cs, dict(zip(cand.tolist(), emb.tolist())),
+                                 classic_fn, masses, candidates_fn, probabilities[row])
+            ci, cs = ci[:k], cs[:k]
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
     return top_i, top_s
+
+
+def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.ndarray, fused: np.ndarray,
+                embedding: Mapping[int, float], classic_fn: ClassicFn, masses: Optional[np.ndarray],
+                candidates_fn: CandidatesFn, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Re-order the fused list's first ``learned.top`` by the learned re-ranker (ties by the lower index); their
+    scores become its probabilities, the rest of the list follows with score 0. A list without a predicted
+    spectrum (no candidate with a prediction confidence) keeps its fused order and scores."""
+    n = min(learned.top, candidates.size)
+    if n < 2:
+        return candidates, fused
+    from llm4ms.reranker import prediction_confidence, softmax
+
+    head = candidates[:n]
+    spectra = candidates_fn(head)
+    if not any(np.isfinite(prediction_confidence(s)) for s in spectra):
+        return candidates, fused  # no predicted spectrum in the list: the re-ranker was not trained for it
+    features = learned.features(query, ranking, fused[:n], np.array([embedding[int(i)] for i in head]),
+                                classic_fn(query, head), spectra,
+                                None if masses is None else np.asarray(masses, dtype=np.float64)[head],
+                                probabilities)
+    score = np.round(learned.rescore(features), 6)
+    order = np.lexsort((head, -score))
+    out_s = np.concatenate([softmax(score)[order], np.zeros(candidates.size - n)]).astype(np.float32)
+    return np.concatenate([head[order], candidates[n:]]), out_s
 
 
 def classic_from_spectra(name: str, library: Sequence[Spectrum]) -> ClassicFn:
@@ -235,8 +282,8 @@ def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Opti
         ranking = replace(ranking, depth=int(depth))
     if classic_depth is not None:
         ranking = replace(ranking, classic_depth=int(classic_depth))
-    if prior is False:
-        ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0, ion_weight=0.0))
+    if prior is False:  # the re-ranker reads the prior's evidence too: off with it
+        ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0, ion_weight=0.0), reranker="")
     elif prior is True and not ranking.prior.active:
         ranking = replace(ranking, prior=replace(ranking.prior, weight=DEFAULT_PRIOR_WEIGHT))
     return ranking

@@ -108,7 +108,7 @@ class EncoderScorer(Scorer):
                 def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
                     return self._library[cand] @ q[row]
         return rerank_all(ranking, queries, idx, sc, classic_fn, self._masses, k, extra=extra,
-                          embedding_fn=embedding_fn)
+                          embedding_fn=embedding_fn, candidates_fn=lambda ix: [self._spectra[int(i)] for i in ix])
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         if self._library is None:

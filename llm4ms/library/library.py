@@ -270,7 +270,7 @@ class Library:
                         rows[order] = np.asarray(self.embeddings[idx[order]], dtype=np.float32)
                         return rows @ q[row]
             indices, scores = rerank_all(ranking, queries, indices, scores, classic_fn, self.masses, k,
-                                         extra=extra, embedding_fn=embedding_fn)
+                                         extra=extra, embedding_fn=embedding_fn, candidates_fn=self._candidates)
         return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
@@ -341,6 +341,15 @@ class Library:
                      for m, v in map(self.peaks, range(len(self))))
             self._classic_indexes[name] = ClassicIndex(name, peaks)
         return self._classic_indexes[name]
+
+    def _candidates(self, idx: np.ndarray) -> list[Spectrum]:
+        """Library rows `idx` as spectra with their SMILES and prediction confidence (what the learned
+        re-ranker reads)."""
+        rows = self.metadata_rows([int(i) for i in idx])
+        return [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
+                         metadata={key: row.get(key) for key in ("smiles", "prediction_confidence")
+                                   if row.get(key) is not None and row.get(key) == row.get(key)})
+                for (m, v), row in zip((self.peaks(int(i)) for i in idx), rows)]
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""

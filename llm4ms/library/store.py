@@ -58,12 +58,14 @@ log = logging.getLogger(__name__)
 MASS_COLUMN = "exact_mass"
 #: Metadata columns kept per library spectrum (the hit table shows these).
 METADATA_COLUMNS = ("id", "name", "inchikey", "smiles", "formula", MASS_COLUMN, "precursor_mz",
-                    "retention_index", "license", "authors", "source_record", "precursor_type", "ion_mode")
-_FLOAT_COLUMNS = (MASS_COLUMN, "precursor_mz", "retention_index")
+                    "retention_index", "license", "authors", "source_record", "precursor_type", "ion_mode",
+                    "prediction_confidence")
+_FLOAT_COLUMNS = (MASS_COLUMN, "precursor_mz", "retention_index", "prediction_confidence")
 #: Columns (and shard row keys) as format 1 named them -> their name now.
 LEGACY_COLUMNS = {"mass": MASS_COLUMN}
-#: Columns added after folders were first written (MS/MS): an older folder is read with them empty (null).
-ADDED_COLUMNS = ("precursor_type", "ion_mode")
+#: Columns added after folders were first written (MS/MS; the predictor's confidence, which the learned
+#: re-ranker reads): an older folder is read with them empty (null).
+ADDED_COLUMNS = ("precursor_type", "ion_mode", "prediction_confidence")
 
 
 # ---- metadata rows ------------------------------------------------------------------------------------
@@ -75,11 +77,7 @@ def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
     spectra leave them empty.
     """
     mass = spectrum.molecular_mass
-    ri = spectrum.get("retention_index")
-    try:
-        ri = float(ri) if ri is not None else None
-    except (TypeError, ValueError):
-        ri = None
+    ri, confidence = _float_or_none(spectrum.get("retention_index")), _float_or_none(spectrum.get(CONFIDENCE_KEY))
     return {
         "id": _str(spectrum.id) or str(source_record),
         "name": _str(spectrum.name),
@@ -94,7 +92,20 @@ def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
         "source_record": int(source_record),
         "precursor_type": _str(spectrum.precursor_type),
         "ion_mode": spectrum.ion_mode,
+        "prediction_confidence": confidence,
     }
+
+
+#: metadata key of the predictor's confidence in a predicted spectrum (`llm4ms.predict.predictor`)
+CONFIDENCE_KEY = "prediction_confidence"
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    try:
+        out = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return out if out is not None and np.isfinite(out) else None
 
 
 def _str(value: Any) -> Optional[str]:
@@ -528,7 +539,8 @@ def _current_columns(table: Any) -> Any:
         table = table.rename_columns(renamed)
     for column in ADDED_COLUMNS:
         if column not in table.column_names:
-            table = table.append_column(pa.field(column, pa.string()), pa.nulls(table.num_rows, pa.string()))
+            kind = pa.float64() if column in _FLOAT_COLUMNS else pa.string()
+            table = table.append_column(pa.field(column, kind), pa.nulls(table.num_rows, kind))
     return table
 
 

@@ -1,0 +1,223 @@
+"""Spectrum -> structure fingerprint: a second, structural view of a library candidate.
+
+Every similarity score compares the query with the candidate's *predicted* spectrum, so all of them share the
+predictor's mistakes. This model reads the *measured* query alone and predicts which substructures (Morgan
+radius-2 bits and the 166 MACCS keys) its molecule has; a candidate's own structure (its SMILES) is then judged
+against that prediction (`agreement`). It was trained on measured TRAIN-split spectra only, so it errs
+independently of the forward predictor; the learned re-ranker (`llm4ms.reranker`) uses its agreement as features.
+
+The network is a small MLP in PyTorch (hand-written: nothing in sentence-transformers or matchms maps a
+spectrum to fingerprint probabilities); its inputs are the sqrt-intensity spectrum on a nominal grid plus the
+neutral losses from the last >= 1 % peak (losses say which groups left the molecule).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from llm4ms.errors import ConfigError
+from llm4ms.spectrum import Spectrum
+
+CONFIG_FILE = "fingerprint_model.json"
+WEIGHTS_FILE = "model.safetensors"
+#: version of the input/output encoding; a saved model records the one it was trained with
+FORMAT_VERSION = 1
+MACCS_KEYS = 167
+#: names of the three agreement scores `agreement` returns per candidate
+AGREEMENT_NAMES = ("fp_log_likelihood", "fp_cosine", "fp_tanimoto")
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
+    max_mz: int = 600
+    max_loss: int = 200
+    morgan_radius: int = 2
+    morgan_bits: int = 1024
+    hidden: int = 1024
+    dropout: float = 0.3
+    version: int = FORMAT_VERSION
+
+    @property
+    def n_inputs(self) -> int:
+        return self.max_mz + 1 + self.max_loss
+
+    @property
+    def n_outputs(self) -> int:
+        return self.morgan_bits + MACCS_KEYS
+
+
+def spectrum_vector(spectrum: Spectrum, config: FingerprintConfig) -> np.ndarray:
+    """(n_inputs,) float32: unit-norm sqrt relative intensities at nominal m/z 0..max_mz, then the sqrt relative
+    intensity of each neutral loss 0..max_loss-1 below the last peak of >= 1 % (the largest peak per bin)."""
+    out = np.zeros(config.n_inputs, dtype=np.float32)
+    if len(spectrum.mz) == 0 or spectrum.intensities.max() <= 0:
+        return out
+    rel = np.sqrt(np.clip(spectrum.intensities / spectrum.intensities.max(), 0, None)).astype(np.float32)
+    mz = np.rint(spectrum.mz).astype(np.int64)
+    inside = (mz >= 0) & (mz <= config.max_mz)
+    np.maximum.at(out, mz[inside], rel[inside])
+    norm = np.linalg.norm(out[:config.max_mz + 1])
+    if norm > 0:
+        out[:config.max_mz + 1] /= norm
+    last = mz[rel >= 0.1].max()  # sqrt(0.01): the last peak of >= 1 % relative intensity
+    loss = last - mz
+    ok = (loss >= 0) & (loss < config.max_loss)
+    np.maximum.at(out, config.max_mz + 1 + loss[ok], rel[ok])
+    return out
+
+
+class FingerprintModel:
+    """A trained spectrum -> fingerprint-probability network with its encoding (`FingerprintConfig`)."""
+
+    def __init__(self, config: FingerprintConfig, network=None, info: Optional[dict] = None) -> None:
+        import torch
+
+        self.config, self.info = config, dict(info or {})
+        self.network = network if network is not None else build_network(config)
+        self.network.eval()
+        self._torch = torch
+        self._fingerprints: dict[str, Optional[np.ndarray]] = {}
+
+    def predict(self, spectra: Sequence[Spectrum], batch_size: int = 512) -> np.ndarray:
+        """(len(spectra), n_outputs) probabilities that each fingerprint bit is set."""
+        torch = self._torch
+        rows = np.stack([spectrum_vector(s, self.config) for s in spectra]) if spectra else \
+            np.zeros((0, self.config.n_inputs), dtype=np.float32)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                out.append(torch.sigmoid(self.network(torch.from_numpy(rows[start:start + batch_size]))).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.config.n_outputs), dtype=np.float32)
+
+    #: fingerprints kept per model (a search sees the same candidates again and again)
+    CACHE_SIZE = 200_000
+
+    def fingerprints(self, smiles: Sequence[Optional[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """((n, n_outputs) float32 bits, (n,) bool parsed) for candidate SMILES; unparsable ones are all 0."""
+        out = np.zeros((len(smiles), self.config.n_outputs), dtype=np.float32)
+        ok = np.zeros(len(smiles), dtype=bool)
+        for i, text in enumerate(smiles):
+            key = text or ""
+            if key not in self._fingerprints:
+                if len(self._fingerprints) >= self.CACHE_SIZE:
+                    self._fingerprints.clear()
+                self._fingerprints[key] = structure_bits(key, self.config)
+            bits = self._fingerprints[key]
+            if bits is not None:
+                out[i], ok[i] = bits, True
+        return out, ok
+
+    def agreement(self, probabilities: np.ndarray, smiles: Sequence[Optional[str]]) -> np.ndarray:
+        """(len(smiles), 3): mean Bernoulli log-likelihood of the candidate's bits under the prediction, cosine
+        and soft Tanimoto of prediction and bits (`AGREEMENT_NAMES`); NaN where the SMILES does not parse."""
+        bits, ok = self.fingerprints(smiles)
+        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-4, 1 - 1e-4)
+        ll = (bits @ np.log(p) + (1 - bits) @ np.log(1 - p)) / p.size
+        inter = bits @ p
+        cos = inter / np.maximum(np.linalg.norm(bits, axis=1) * np.linalg.norm(p), 1e-12)
+        tani = inter / np.maximum(bits.sum(1) + p.sum() - inter, 1e-12)
+        out = np.stack([ll, cos, tani], axis=1)
+        out[~ok] = np.nan
+        return out
+
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to(self._torch.float16).contiguous() for k, v in self.network.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE))
+        (folder / CONFIG_FILE).write_text(json.dumps({"config": asdict(self.config), "info": self.info}, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "FingerprintModel":
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+            raise ConfigError(f"{folder}: not a fingerprint model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+        data = json.loads((folder / CONFIG_FILE).read_text())
+        config = FingerprintConfig(**data["config"])
+        if config.version != FORMAT_VERSION:
+            raise ConfigError(f"{folder}: fingerprint model format {config.version}, this llm4ms reads "
+                              f"{FORMAT_VERSION}; retrain it (data_prep/train_reranker.py)")
+        network = build_network(config)
+        network.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
+        return cls(config, network, data.get("info"))
+
+
+def build_network(config: FingerprintConfig):
+    import torch
+
+    h = config.hidden
+    return torch.nn.Sequential(torch.nn.Linear(config.n_inputs, h), torch.nn.ReLU(), torch.nn.Dropout(config.dropout),
+                               torch.nn.Linear(h, h), torch.nn.ReLU(), torch.nn.Dropout(config.dropout),
+                               torch.nn.Linear(h, config.n_outputs))
+
+
+def structure_bits(smiles: str, config: FingerprintConfig) -> Optional[np.ndarray]:
+    """Morgan bits then MACCS keys of a SMILES (None when RDKit cannot parse it)."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import MACCSkeys
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        return None
+    out = np.zeros(config.n_outputs, dtype=np.float32)
+    out[:config.morgan_bits] = _morgan(config.morgan_radius, config.morgan_bits).GetFingerprintAsNumPy(mol) > 0
+    maccs = MACCSkeys.GenMACCSKeys(mol)
+    out[config.morgan_bits + np.fromiter(maccs.GetOnBits(), dtype=np.int64)] = 1.0
+    return out
+
+
+@lru_cache(maxsize=4)
+def _morgan(radius: int, n_bits: int):
+    from rdkit.Chem import rdFingerprintGenerator
+
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+
+
+def train_fingerprint_model(spectra: Iterable[Spectrum], config: FingerprintConfig = FingerprintConfig(),
+                            epochs: int = 40, batch_size: int = 128, learning_rate: float = 1e-3,
+                            peak_dropout: float = 0.1, seed: int = 0,
+                            info: Optional[dict] = None) -> FingerprintModel:
+    """Fit the network (binary cross-entropy per bit, AdamW) on measured spectra with a SMILES.
+
+    `peak_dropout`: share of input bins zeroed per step (spectra from other instruments miss peaks).
+    """
+    import torch
+
+    rows, targets = [], []
+    for s in spectra:
+        bits = structure_bits(s.smiles or "", config)
+        if bits is not None and len(s.mz):
+            rows.append(spectrum_vector(s, config))
+            targets.append(bits)
+    if len(rows) < 2:
+        raise ConfigError("fingerprint model training needs >= 2 spectra with a parsable SMILES")
+    x, y = torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(targets))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    network = build_network(config)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-2)
+    network.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            keep = (torch.rand(x[batch].shape, generator=generator) > peak_dropout).float()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(network(x[batch] * keep), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                "peak_dropout": peak_dropout, "seed": seed, "spectra": len(rows),
+                "final_loss": round(float(loss.detach()), 5)}
+    return FingerprintModel(config, network, {**(info or {}), "training": settings})

@@ -1,0 +1,138 @@
+"""The spectrum -> fingerprint model and the learned re-ranker: encodings, training, storage, and that search and
+evaluation apply the re-ranker identically."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from _training_helpers import synthetic_spectra
+from llm4ms.errors import ConfigError
+from llm4ms.fingerprint_model import (FingerprintConfig, FingerprintModel, spectrum_vector, structure_bits,
+                                      train_fingerprint_model)
+from llm4ms.ranking import MassPrior, Ranking, resolve_ranking
+from llm4ms.reranker import FEATURE_NAMES, Reranker, load_reranker, train_reranker
+from llm4ms.spectrum import Spectrum
+
+SMILES = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCCCC", "c1ccccc1O", "CC(C)O", "CCOC(=O)C", "ClCCl",
+          "c1ccncc1", "CCS", "OCCO", "CC#N", "C1CCCCC1", "CCBr"]
+SMALL = FingerprintConfig(max_mz=300, max_loss=50, morgan_bits=128, hidden=64, dropout=0.0)
+
+
+def _spectra(n_compounds: int = 12, seed: int = 0) -> list[Spectrum]:
+    """Synthetic replicate spectra with a structure each; the molecular mass is the highest peak."""
+    out = []
+    for s in synthetic_spectra(n_compounds, 2, seed=seed):
+        c = int(s.inchikey[10:14])
+        out.append(s.copy(metadata={**s.metadata, "smiles": SMILES[c % len(SMILES)],
+                                    "exact_mass": float(s.mz.max())}))
+    return out
+
+
+def test_spectrum_vector_and_structure_bits():
+    s = Spectrum(np.array([41.0, 91.0, 92.0, 350.0]), np.array([20.0, 100.0, 60.0, 0.5]), {})
+    v = spectrum_vector(s, SMALL)
+    assert v.shape == (SMALL.n_inputs,)
+    np.testing.assert_allclose(np.linalg.norm(v[:SMALL.max_mz + 1]), 1.0, rtol=1e-6)
+    assert np.flatnonzero(v[:SMALL.max_mz + 1]).tolist() == [41, 91, 92]  # m/z 350 lies beyond the grid
+    losses = v[SMALL.max_mz + 1:]
+    # from the last peak of >= 1 % (92; the 0.5 % peak at 350 is not it): losses 0 and 1; 92 - 41 = 51 > max_loss
+    assert np.flatnonzero(losses).tolist() == [0, 1]
+    assert losses[0] == pytest.approx(np.sqrt(0.6)) and losses[1] == pytest.approx(1.0)
+    benzene = structure_bits("c1ccccc1", SMALL)
+    assert benzene.shape == (SMALL.n_outputs,) and benzene.sum() > 0
+    assert structure_bits("not a smiles", SMALL) is None
+
+
+def test_fingerprint_model_learns_trains_saves_and_checks_its_version(tmp_path):
+    spectra = _spectra()
+    model = train_fingerprint_model(spectra, SMALL, epochs=300, learning_rate=3e-3, peak_dropout=0.0,
+                                    info={"data": "synthetic"})
+    probabilities = model.predict(spectra)
+    assert probabilities.shape == (len(spectra), SMALL.n_outputs)
+    agreement = np.stack([model.agreement(probabilities[i], SMILES[:12])[:, 1] for i in range(len(spectra))])
+    own = np.array([int(s.inchikey[10:14]) for s in spectra])
+    assert np.mean(agreement.argmax(axis=1) == own) > 0.8  # its own structure fits best (trained on these)
+    assert np.isnan(model.agreement(probabilities[0], ["not a smiles"])).all()
+    model.save(tmp_path / "fp")
+    again = FingerprintModel.load(tmp_path / "fp")
+    np.testing.assert_allclose(again.predict(spectra), probabilities, atol=0.02)  # stored as float16
+    data = json.loads((tmp_path / "fp" / "fingerprint_model.json").read_text())
+    data["config"]["version"] = 0
+    (tmp_path / "fp" / "fingerprint_model.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="retrain"):
+        FingerprintModel.load(tmp_path / "fp")
+    with pytest.raises(ConfigError, match="not a fingerprint model"):
+        FingerprintModel.load(tmp_path)
+
+
+def _trained_reranker(tmp_path) -> Reranker:
+    """A re-ranker whose lists reward a high fingerprint cosine (feature column of fp_cosine)."""
+    rng = np.random.default_rng(0)
+    n, top = 60, 8
+    features = rng.standard_normal((n, top, len(FEATURE_NAMES)))
+    labels = np.zeros((n, top), dtype=int)
+    labels[np.arange(n), rng.integers(0, top, n)] = 1
+    features[..., FEATURE_NAMES.index("fp_cosine")] += 3 * labels
+    fingerprint = train_fingerprint_model(_spectra(4), SMALL, epochs=2)
+    reranker = train_reranker(features, labels, fingerprint, top, trees=20, leaves=3, min_child_samples=5)
+    scored = reranker.rescore(features.reshape(-1, len(FEATURE_NAMES))).reshape(n, top)
+    assert np.mean(scored.argmax(axis=1) == labels.argmax(axis=1)) > 0.9
+    reranker.save(tmp_path / "reranker")
+    again = Reranker.load(tmp_path / "reranker")
+    np.testing.assert_allclose(again.rescore(features[0]), reranker.rescore(features[0]))
+    return again
+
+
+def test_reranker_round_trip_and_version_check(tmp_path):
+    _trained_reranker(tmp_path)
+    config = json.loads((tmp_path / "reranker" / "reranker.json").read_text())
+    config["feature_version"] = 0
+    (tmp_path / "reranker" / "reranker.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="retrain"):
+        Reranker.load(tmp_path / "reranker")
+    with pytest.raises(ConfigError, match="not a re-ranker"):
+        Reranker.load(tmp_path)
+
+
+def test_search_and_evaluate_apply_the_reranker_identically(tmp_path):
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+    from llm4ms.library import Library
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+
+    folder = tmp_path / "reranker"
+    _trained_reranker(tmp_path)
+    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
+                     seed=1)
+    encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
+    spectra = _spectra(16, seed=5)
+    queries = spectra[0::2]
+    library_spectra = [s.copy(metadata={**s.metadata, "prediction_confidence": 0.5 + 0.03 * i})
+                       for i, s in enumerate(spectra[1::2])]
+    library = Library.build(library_spectra, tmp_path / "lib", encoder, show_progress=False)
+    assert library.metadata_row(3)["prediction_confidence"] == pytest.approx(0.59)  # stored for the re-ranker
+    assert library._candidates(np.array([3]))[0].get("prediction_confidence") == pytest.approx(0.59)
+    fused = Ranking(fusion=0.3, depth=len(library_spectra), prior=MassPrior(weight=0.2, ion_weight=0.02))
+    learned = replace(fused, reranker=str(folder))
+    assert learned.reranks and "learned re-ranker" in learned.describe()
+    assert Ranking.from_dict(learned.to_dict()) == learned
+    assert resolve_ranking(learned, prior=False).reranker == ""  # it reads the prior's evidence: off with it
+    hits = library.search(queries, k=5, encoder=encoder, ranking=learned)
+    plain = library.search(queries, k=5, encoder=encoder, ranking=fused)
+    assert [[h.library_index for h in row] for row in hits] != [[h.library_index for h in row] for row in plain]
+    for row in hits:
+        scores = [h.score for h in row]
+        assert scores == sorted(scores, reverse=True) and 0 <= min(scores) and sum(scores) <= 1 + 1e-5
+    scorer = EncoderScorer(encoder=encoder, ranking=learned).fit(library_spectra)
+    idx, sc = scorer.search(queries, k=5)
+    assert [row[row >= 0].tolist() for row in idx] == [[h.library_index for h in row] for row in hits]
+    np.testing.assert_allclose(sc, [[h.score for h in row] for row in hits], atol=1e-6)
+    assert load_reranker(str(folder)).top == 8
+    measured = Library.build(spectra[1::2], tmp_path / "measured", encoder, show_progress=False)  # no confidence
+    as_fused = [[(h.library_index, h.score) for h in row]
+                for row in measured.search(queries, k=5, encoder=encoder, ranking=fused)]
+    assert [[(h.library_index, h.score) for h in row]
+            for row in measured.search(queries, k=5, encoder=encoder, ranking=learned)] == as_fused
