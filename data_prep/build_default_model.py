@@ -225,7 +225,8 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None, r
         or record.get("validation_curve (3,000-spectrum validation library)") or "not recorded",
     }
     scores: dict[str, Any] = {k: v for k, v in (encoder.config.get("scores") or {}).items()
-                              if k.startswith("validation ranking fit")}  # written by data_prep/fit_ranking.py
+                              if k.startswith(("validation ranking fit", "validation re-ranker"))}
+    # (written by data_prep/fit_ranking.py and data_prep/train_reranker.py --write)
     labels = {"validation": "validation in-silico 10k", "test": "test in-silico 10k (public benchmark)",
               "test100k": "test in-silico 100k", "measured": "test measured-vs-measured"}
     for run, entry in summary.items():

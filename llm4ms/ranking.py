@@ -265,15 +265,19 @@ def store_ranking(encoder: Any, folder: Any, ranking: Ranking, label: str, figur
 
 def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Optional[str] = None,
                     depth: Optional[int] = None, prior: Optional[bool] = None,
-                    rerank: Optional[str] = None, classic_depth: Optional[int] = None) -> Ranking:
+                    rerank: Optional[str] = None, classic_depth: Optional[int] = None,
+                    learned: Optional[bool] = None) -> Ranking:
     """`base` (usually `model_ranking`) with the user's overrides.
 
-    ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0). ``prior=False`` turns
-    the mass prior off, ``prior=True`` turns it on with the base's fitted form (or the default form).
+    ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0, no learned re-ranker).
+    ``prior=False`` turns the mass prior off (and the learned re-ranker, which reads its evidence), ``prior=True``
+    turns it on with the base's fitted form (or the default form). ``learned=False`` drops the learned re-ranker.
     """
     ranking = base
     if rerank is not None:
-        ranking = replace(ranking, fusion=0.0, classic=rerank)
+        ranking = replace(ranking, fusion=0.0, classic=rerank, reranker="")
+    if learned is False:
+        ranking = replace(ranking, reranker="")
     if fusion is not None:
         ranking = replace(ranking, fusion=float(fusion))
     if classic is not None:

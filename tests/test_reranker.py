@@ -120,6 +120,8 @@ def test_search_and_evaluate_apply_the_reranker_identically(tmp_path):
     assert learned.reranks and "learned re-ranker" in learned.describe()
     assert Ranking.from_dict(learned.to_dict()) == learned
     assert resolve_ranking(learned, prior=False).reranker == ""  # it reads the prior's evidence: off with it
+    assert resolve_ranking(learned, learned=False).reranker == "" == resolve_ranking(learned, rerank="wcs").reranker
+    assert resolve_ranking(learned).reranker == str(folder)
     hits = library.search(queries, k=5, encoder=encoder, ranking=learned)
     plain = library.search(queries, k=5, encoder=encoder, ranking=fused)
     assert [[h.library_index for h in row] for row in hits] != [[h.library_index for h in row] for row in plain]

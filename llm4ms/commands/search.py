@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="order candidates by this classic similarity alone (same as --fusion 0 with it)")
     ranking.add_argument("--rerank-depth", type=int, default=None,
                          help="embedding candidates re-scored per query (default: the model's fitted depth)")
+    ranking.add_argument("--no-reranker", dest="learned", action="store_const", const=False, default=None,
+                         help="skip the model's learned re-ranker (hits keep the fused score instead of its "
+                              "probability)")
     ranking.add_argument("--classic-depth", type=int, default=None,
                          help="candidates also retrieved by the classic score, an exhaustive sparse product over the "
                               "library (default: the model's fitted depth; 0 = embedding retrieval only, faster on "
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fusion is not None and not 0.0 <= args.fusion <= 1.0:
         raise ConfigError("--fusion must lie in [0, 1]")
     ranking = resolve_ranking(model_ranking(library.encoder(encoder)), fusion=args.fusion, rerank=args.rerank,
-                              depth=args.rerank_depth, prior=args.prior, classic_depth=args.classic_depth)
+                              depth=args.rerank_depth, prior=args.prior, classic_depth=args.classic_depth,
+                              learned=args.learned)
     log.info("ranking: %s", ranking.describe())
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
