@@ -84,6 +84,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lists-cache", type=Path, default=None,
                         help="npz of the lists' features and labels: written once, reused when it exists "
                              "(to compare booster settings on the same lists)")
+    parser.add_argument("--ablate", default="",
+                        help="comma list of feature-name prefixes to blank (NaN) before fitting: the ablation rows "
+                             "of benchmarks/RESULTS.md (e.g. fp_,prediction_confidence)")
     parser.add_argument("--write", action="store_true",
                         help="store the re-ranker in --model's ranking (\"bundled\" when --out is the package's)")
     args = parser.parse_args(argv)
@@ -132,6 +135,16 @@ def main(argv=None) -> int:
 
         raise ConfigError(f"{args.lists_cache}: lists of another query set, library list, top or feature set")
     query_id = np.tile(np.arange(len(queries)), len(args.libraries))
+    ablated = [i for i, name in enumerate(FEATURE_NAMES)
+               if any(name.startswith(prefix) for prefix in filter(None, args.ablate.split(",")))]
+    if ablated:
+        if args.write:
+            from llm4ms.errors import ConfigError
+
+            raise ConfigError("--ablate is for measuring; it cannot --write a model's ranking")
+        features = features.copy()
+        features[..., ablated] = np.nan
+        print(f"ablated: {', '.join(FEATURE_NAMES[i] for i in ablated)}", flush=True)
     print(f"lists: {len(labels)} ({len(queries)} queries x {len(args.libraries)} libraries), "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
 

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--type", default="auto", choices=INDEX_KINDS,
                    help="index kind: auto is exact (flat) up to 200,000 spectra, IVF above")
     p.add_argument("--nlist", type=int, help="IVF lists (default about 4 sqrt(n))")
-    p.add_argument("--nprobe", type=int, default=32, help="IVF lists probed per query")
+    p.add_argument("--nprobe", type=int, default=None,
+                   help="IVF lists probed per query (default: 1/16 of the lists, at least 32)")
     p.add_argument("--hnsw-m", type=int, default=32, help="HNSW neighbours per node")
     p.add_argument("--ef-search", type=int, default=256, help="HNSW search breadth")
     p.set_defaults(func=run)
