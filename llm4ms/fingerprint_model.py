@@ -34,6 +34,8 @@ AGREEMENT_NAMES = ("fp_log_likelihood", "fp_cosine", "fp_tanimoto")
 
 @dataclass(frozen=True)
 class FingerprintConfig:
+    """Input grid (m/z 0..max_mz, losses 0..max_loss-1), output bits (Morgan + MACCS) and network width."""
+
     max_mz: int = 600
     max_loss: int = 200
     morgan_radius: int = 2
