@@ -153,8 +153,9 @@ PEAK_MODEL = ("peak-token Llama from scratch: hidden 128, 2 layers, 4 heads, MLP
               "peak ('mz:logbin', m/z 1-1000 x 10 log-intensity bins, top 40 peaks), mean pooling (chosen over "
               "intensity-weighted pooling on validation: benchmarks/ablation.py), is_causal false")
 PEAK_RECIPE = ("supervised contrastive on sentence-transformers' Trainer (MultipleNegativesRankingLoss, in-batch + 1 "
-               "hard negative, scale 20, batch 256, 400 steps; recipes/configs/peak_supervised.json), full weights; then the "
-               "ranking (fusion with sqrt cosine, mass prior, depth) fit on validation by data_prep/fit_ranking.py")
+               "hard negative, scale 20, batch 256, 400 steps; recipes/configs/peak_supervised.json), full weights; "
+               "then the ranking (fusion with sqrt cosine, mass prior, depth) fit on validation by "
+               "data_prep/fit_ranking.py and the learned re-ranker by data_prep/train_reranker.py")
 PEAK_NOTE = ("no MNTP / SimCSE stage: on validation, MNTP on the train spectra before the supervised stage did not "
              "help (benchmarks/ablation.py, row peak_mntp_supervised)")
 
@@ -242,7 +243,8 @@ def ship(source: Path, out: Path = SHIPPED, extra_json: Optional[Path] = None, r
     if "margin_R@1_points" in test:
         met = test["margin_R@1_points"] >= 5
         scores["target (R@1 >= best classic + 5 points, in-silico test 10k)"] = (
-            f"{'met' if met else 'NOT met'}: {test['margin_R@1_points']:+.1f} points vs {test['best_classic']['method']}")
+            f"{'met' if met else 'NOT met'}: {test['margin_R@1_points']:+.1f} points vs "
+            f"{test['best_classic']['method']}")
     if speed:
         scores["embedding speed"] = (f"{speed['spectra_per_s']} spectra/s on {speed['threads']} CPU threads, "
                                      f"batch {speed['batch_size']} (shared machine, other jobs running)")

@@ -138,3 +138,42 @@ def test_search_and_evaluate_apply_the_reranker_identically(tmp_path):
                 for row in measured.search(queries, k=5, encoder=encoder, ranking=fused)]
     assert [[(h.library_index, h.score) for h in row]
             for row in measured.search(queries, k=5, encoder=encoder, ranking=learned)] == as_fused
+
+
+def test_training_script_fits_on_validation_lists_and_refuses_test_queries(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from llm4ms.data.split import compound_split
+    from llm4ms.io.msp import write_msp
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+    from llm4ms.ranking import model_ranking
+
+    spectra = _spectra(40, seed=11)
+    validation = [s for s in spectra[0::2] if compound_split(s.inchikey14) == "validation"]
+    test_split = [s for s in spectra[0::2] if compound_split(s.inchikey14) == "test"]
+    assert len(validation) >= 3 and test_split
+    write_msp(spectra, tmp_path / "measured.msp")
+    write_msp(validation, tmp_path / "queries.msp")
+    write_msp(validation + test_split[:1], tmp_path / "with_test.msp")
+    write_msp([s.copy(metadata={**s.metadata, "prediction_confidence": 0.8}) for s in spectra[1::2]],
+              tmp_path / "library.msp")
+    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
+                     seed=1)
+    script = Path(__file__).resolve().parents[1] / "data_prep" / "train_reranker.py"
+    spec = importlib.util.spec_from_file_location("train_reranker", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    common = ["--model", str(tmp_path / "model"), "--libraries", str(tmp_path / "library.msp"),
+              "--spectra", str(tmp_path / "measured.msp"), "--fp-epochs", "2", "--top", "6", "--folds", "2",
+              "--trees", "5", "--leaves", "3", "--min-child-samples", "2"]
+    with pytest.raises(ConfigError, match="test-split"):
+        module.main(["--out", str(tmp_path / "refused"), "--queries", str(tmp_path / "with_test.msp"), *common])
+    assert module.main(["--out", str(tmp_path / "reranker"), "--queries", str(tmp_path / "queries.msp"),
+                        "--write", *common]) == 0
+    reranker = Reranker.load(tmp_path / "reranker")
+    assert reranker.top == 6 and f"{len(validation)} VALIDATION queries" in reranker.info["queries"]
+    n_train = sum(compound_split(s.inchikey14) == "train" for s in spectra)
+    assert f"{n_train} TRAIN-split spectra" in reranker.fingerprint_model.info["data"]
+    assert model_ranking(SpectrumEncoder.from_pretrained(tmp_path / "model")).reranker == str(tmp_path / "reranker")
