@@ -144,13 +144,21 @@ class FingerprintModel:
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise ConfigError(f"{folder}: not a fingerprint model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-        data = json.loads((folder / CONFIG_FILE).read_text())
-        config = FingerprintConfig(**data["config"])
+        try:
+            data = json.loads((folder / CONFIG_FILE).read_text())
+            config = FingerprintConfig(**data["config"])
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise ConfigError(f"{folder / CONFIG_FILE}: not a fingerprint model config ({err}); retrain it "
+                              "(data_prep/train_reranker.py)") from err
         if config.version != FORMAT_VERSION:
             raise ConfigError(f"{folder}: fingerprint model format {config.version}, this llm4ms reads "
                               f"{FORMAT_VERSION}; retrain it (data_prep/train_reranker.py)")
         network = build_network(config)
-        network.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
+        try:
+            network.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
+        except Exception as err:  # safetensors' and torch's errors for a damaged or mismatched file
+            raise ConfigError(f"{folder / WEIGHTS_FILE}: unreadable or not this network's weights "
+                              f"({str(err)[:120]}); retrain it (data_prep/train_reranker.py)") from err
         return cls(config, network, data.get("info"))
 
 

@@ -103,11 +103,20 @@ class Reranker:
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file() or not (folder / MODEL_FILE).is_file():
             raise ConfigError(f"{folder}: not a re-ranker (needs {CONFIG_FILE} and {MODEL_FILE})")
-        config = json.loads((folder / CONFIG_FILE).read_text())
-        if config.get("feature_version") != FEATURE_VERSION:
-            raise ConfigError(f"{folder}: re-ranker features v{config.get('feature_version')}, this llm4ms "
-                              f"computes v{FEATURE_VERSION}; retrain it (data_prep/train_reranker.py)")
-        booster = lightgbm.Booster(model_file=str(folder / MODEL_FILE))
+        try:
+            config = json.loads((folder / CONFIG_FILE).read_text())
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{folder / CONFIG_FILE}: unreadable ({err}); retrain the re-ranker "
+                              "(data_prep/train_reranker.py)") from err
+        version = config.get("feature_version") if isinstance(config, dict) else None
+        if version != FEATURE_VERSION:
+            raise ConfigError(f"{folder}: re-ranker features v{version}, this llm4ms computes v{FEATURE_VERSION}; "
+                              "retrain it (data_prep/train_reranker.py)")
+        try:
+            booster = lightgbm.Booster(model_file=str(folder / MODEL_FILE))
+        except lightgbm.basic.LightGBMError as err:
+            raise ConfigError(f"{folder / MODEL_FILE}: not a readable LightGBM model ({str(err)[:120]}); retrain "
+                              "the re-ranker (data_prep/train_reranker.py)") from err
         return cls(booster, FingerprintModel.load(folder / FINGERPRINT_FOLDER), int(config["top"]),
                    config.get("info"))
 

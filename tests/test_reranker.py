@@ -95,6 +95,15 @@ def test_reranker_round_trip_and_version_check(tmp_path):
         Reranker.load(tmp_path / "reranker")
     with pytest.raises(ConfigError, match="not a re-ranker"):
         Reranker.load(tmp_path)
+    config["feature_version"] = 1
+    (tmp_path / "reranker" / "reranker.json").write_text(json.dumps(config))
+    (tmp_path / "reranker" / "model.txt").write_text("garbled\n")
+    with pytest.raises(ConfigError, match="not a readable LightGBM model"):
+        Reranker.load(tmp_path / "reranker")
+    weights = tmp_path / "reranker" / "fingerprint" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ConfigError, match="unreadable or not this network"):
+        FingerprintModel.load(tmp_path / "reranker" / "fingerprint")
 
 
 def test_search_and_evaluate_apply_the_reranker_identically(tmp_path):
