@@ -525,7 +525,9 @@ def _load_table(folder: Path, n: int, hint: str):
         ok = kind == column.type or kind == pa.null() or (column.type == pa.string() and kind == pa.large_string())
         if not ok:
             raise damaged(folder, f"metadata.parquet column {column.name!r} holds {kind}, not {column.type}", hint)
-    return table
+    # one contiguous chunk per column: the file holds one row group per shard, and `take` over ~1,000 chunks
+    # cost 50 ms per hit list at 1 M spectra (0.6 ms combined; combining once takes 0.4 s there)
+    return table.combine_chunks()
 
 
 def _current_columns(table: Any) -> Any:
