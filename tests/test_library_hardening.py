@@ -221,8 +221,8 @@ def test_damage_without_recorded_checksums_never_leaks_a_traceback(pristine, spe
 
 
 #: Damage that leaves every structure intact (values changed, bytes after the array): checksums only.
-#: (metadata.parquet: since the prediction_confidence column its footer holds the middle byte, there a field of
-#: the column statistics that readers do not need)
+#: (metadata.parquet: since the prediction_confidence column the middle byte lies in the file's footer, in a field
+#: the reader does not check)
 ONLY_CHECKSUMS_SEE = {("embeddings.npy", "middle-flip"), ("embeddings.npy", "appended"),
                       ("peaks_intensity.npy", "middle-flip"), ("index.faiss", "middle-flip"),
                       ("metadata.parquet", "middle-flip")}
