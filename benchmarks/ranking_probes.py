@@ -10,7 +10,8 @@ log-odds) of the validation in-silico queries against the library are computed o
 2. per contributor (first author + instrument type, groups of >= 15 queries): sqrt cosine, + hand prior,
    + hand prior + molecular-ion model, and the model's default ranking (exhaustive);
 3. a learned re-ranker over the default ranking's top 50 (LightGBM LambdaRank; features: each score and its
-   difference to the query's best, rank, prediction confidence), 5-fold cross-validated by query.
+   difference to the query's best, rank, prediction confidence), 5-fold cross-validated by query: the first probe
+   of what became `llm4ms.reranker` (trained by data_prep/train_reranker.py, which adds the structure view).
 
 Prints markdown and writes benchmarks/results/ranking_probes_validation_<size>.json. Never reads the test split.
 """
