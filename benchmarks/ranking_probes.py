@@ -55,10 +55,9 @@ def reranker_cv(features: np.ndarray, labels: np.ndarray, settings: dict, folds:
         model = lightgbm.LGBMRanker(verbose=-1, n_jobs=2, random_state=0, **settings)
         model.fit(features[train].reshape(-1, width), labels[train].ravel(), group=[top] * int(train.sum()))
         scores[held] = model.predict(features[held].reshape(-1, width)).reshape(-1, top)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(labels, order, axis=1)
-    return {"R@1": round(100 * float(ranked[:, :1].any(1).mean()), 1),
-            "R@10": round(100 * float(ranked[:, :10].any(1).mean()), 1)}
+    from llm4ms.metrics import list_recall
+
+    return list_recall(scores, labels)
 
 
 def main(argv=None) -> int:

@@ -57,13 +57,6 @@ def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_mo
     return features, labels
 
 
-def recall(order_scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    order = np.argsort(-order_scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(labels, order, axis=1)
-    return {"R@1": round(100 * float(ranked[:, :1].any(1).mean()), 1),
-            "R@10": round(100 * float(ranked[:, :10].any(1).mean()), 1)}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="re-ranker folder to write")
@@ -95,6 +88,7 @@ def main(argv=None) -> int:
     from llm4ms.data.split import compound_split
     from llm4ms.fingerprint_model import FingerprintModel, train_fingerprint_model
     from llm4ms.io import read_spectra
+    from llm4ms.metrics import list_recall
     from llm4ms.model import SpectrumEncoder
     from llm4ms.ranking import model_ranking
     from llm4ms.reranker import FEATURE_NAMES, train_reranker
@@ -160,8 +154,8 @@ def main(argv=None) -> int:
     cv = {}
     for b, lib in enumerate(args.libraries):
         rows = slice(b * len(queries), (b + 1) * len(queries))
-        cv[portable_path(lib)] = {"fused ranking": recall(fused_order[rows], labels[rows]),
-                                  "re-ranked (held-out folds)": recall(held_scores[rows], labels[rows])}
+        cv[portable_path(lib)] = {"fused ranking": list_recall(fused_order[rows], labels[rows]),
+                                  "re-ranked (held-out folds)": list_recall(held_scores[rows], labels[rows])}
         print(f"{lib.name}: fused {cv[portable_path(lib)]['fused ranking']}, re-ranked "
               f"{cv[portable_path(lib)]['re-ranked (held-out folds)']} ({args.folds}-fold CV by query)", flush=True)
 

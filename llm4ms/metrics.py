@@ -63,3 +63,11 @@ def hit_keys_for(indices: np.ndarray, library_keys: Sequence[Optional[str]]) -> 
     """Map (nq, k) library indices (-1 = padding) to an object array of library InChIKeys."""
     keys = np.asarray(list(library_keys) + [None], dtype=object)  # index -1 -> the trailing None
     return keys[np.asarray(indices, dtype=np.int64)]
+
+
+def list_recall(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 10)) -> dict[str, float]:
+    """``{"R@k": percent}`` of candidate lists re-ordered by `scores` (n, m), best first (ties keep the list's
+    order), whose 0/1 `labels` (n, m) have a hit in the first k: the figure of a re-ranker judged on fixed lists."""
+    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")
+    ranked = np.take_along_axis(np.asarray(labels), order, axis=1)
+    return {f"R@{k}": round(100 * float(ranked[:, :k].any(1).mean()), 1) for k in ks}

@@ -129,11 +129,8 @@ def load_reranker(reference: str = "bundled") -> Reranker:
 
 def prediction_confidence(spectrum: Spectrum) -> float:
     """The predictor's confidence in a library spectrum (NaN where none is recorded, e.g. a measured one)."""
-    try:
-        value = float(spectrum.get("prediction_confidence"))
-    except (TypeError, ValueError):
-        return np.nan
-    return value if np.isfinite(value) else np.nan
+    value = spectrum.prediction_confidence
+    return np.nan if value is None else value
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

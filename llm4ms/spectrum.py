@@ -16,6 +16,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 
+#: metadata key of the predictor's confidence in a predicted spectrum (written by `llm4ms.predict`, stored in
+#: libraries, read by the learned re-ranker)
+CONFIDENCE_KEY = "prediction_confidence"
+
 @dataclass
 class Spectrum:
     """A mass spectrum: m/z (ascending, float64), intensities (float64) and canonical metadata."""
@@ -61,6 +65,15 @@ class Spectrum:
     @property
     def smiles(self) -> Optional[str]:
         return self.get("smiles")
+
+    @property
+    def prediction_confidence(self) -> Optional[float]:
+        """The predictor's confidence in a predicted spectrum (``PredictionConfidence``); None for a measured one."""
+        try:
+            value = float(self.get(CONFIDENCE_KEY))
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
 
     @property
     def formula(self) -> Optional[str]:

@@ -24,7 +24,7 @@ from llm4ms.library.lock import writer_lock
 from llm4ms.library.merge import check_shards, write_merged
 from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
 from llm4ms.ranking import Ranking, model_ranking, rerank_all, resolve_ranking
-from llm4ms.spectrum import Spectrum
+from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +181,12 @@ class Library:
         """The stored peaks and metadata of library spectrum `i` (0-based)."""
         if not 0 <= int(i) < len(self):
             raise IndexError(f"library index {i} out of range (library holds {len(self)} spectra)")
-        mz, intensities = self.peaks(i)
-        meta = {k: v for k, v in self.metadata_row(i).items() if v is not None}
-        return Spectrum(mz=mz.astype(np.float64), intensities=intensities.astype(np.float64), metadata=meta)
+        return self._stored(i, {k: v for k, v in self.metadata_row(i).items() if v is not None})
+
+    def _stored(self, i: int, metadata: Optional[dict[str, Any]] = None) -> Spectrum:
+        """Library spectrum `i` from its stored peaks (float64, as the scores take them) with `metadata`."""
+        mz, intensities = self.peaks(int(i))
+        return Spectrum(mz=mz.astype(np.float64), intensities=intensities.astype(np.float64), metadata=metadata or {})
 
     def info(self) -> dict[str, Any]:
         """A summary for `llm4ms info` and the web UI."""
@@ -337,27 +340,23 @@ class Library:
         from llm4ms.similarity.named import ClassicIndex
 
         if name not in self._classic_indexes:
-            peaks = (Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64), metadata={})
-                     for m, v in map(self.peaks, range(len(self))))
-            self._classic_indexes[name] = ClassicIndex(name, peaks)
+            self._classic_indexes[name] = ClassicIndex(name, map(self._stored, range(len(self))))
         return self._classic_indexes[name]
 
     def _candidates(self, idx: np.ndarray) -> list[Spectrum]:
         """Library rows `idx` as spectra with their SMILES and prediction confidence (what the learned
         re-ranker reads)."""
         rows = self.metadata_rows([int(i) for i in idx])
-        return [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64),
-                         metadata={key: row.get(key) for key in ("smiles", "prediction_confidence")
-                                   if row.get(key) is not None and row.get(key) == row.get(key)})
-                for (m, v), row in zip((self.peaks(int(i)) for i in idx), rows)]
+        return [self._stored(i, {key: row.get(key) for key in ("smiles", CONFIDENCE_KEY)
+                                 if row.get(key) is not None and row.get(key) == row.get(key)})
+                for i, row in zip(idx, rows)]
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
         from llm4ms.similarity.named import scores
 
         def classic(query: Spectrum, idx: np.ndarray) -> np.ndarray:
-            spectra = [Spectrum(mz=m.astype(np.float64), intensities=v.astype(np.float64), metadata={})
-                       for m, v in (self.peaks(int(i)) for i in idx)]
+            spectra = [self._stored(i) for i in idx]
             return scores(name, query, spectra)
 
         return classic

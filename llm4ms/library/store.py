@@ -49,7 +49,7 @@ from llm4ms.library.manifest import (
     file_record,
 )
 from llm4ms.library.messages import damaged, reason, rebuild_hint
-from llm4ms.spectrum import Spectrum
+from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 from llm4ms.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,13 @@ MASS_COLUMN = "exact_mass"
 #: Metadata columns kept per library spectrum (the hit table shows these).
 METADATA_COLUMNS = ("id", "name", "inchikey", "smiles", "formula", MASS_COLUMN, "precursor_mz",
                     "retention_index", "license", "authors", "source_record", "precursor_type", "ion_mode",
-                    "prediction_confidence")
-_FLOAT_COLUMNS = (MASS_COLUMN, "precursor_mz", "retention_index", "prediction_confidence")
+                    CONFIDENCE_KEY)
+_FLOAT_COLUMNS = (MASS_COLUMN, "precursor_mz", "retention_index", CONFIDENCE_KEY)
 #: Columns (and shard row keys) as format 1 named them -> their name now.
 LEGACY_COLUMNS = {"mass": MASS_COLUMN}
 #: Columns added after folders were first written (MS/MS; the predictor's confidence, which the learned
 #: re-ranker reads): an older folder is read with them empty (null).
-ADDED_COLUMNS = ("precursor_type", "ion_mode", "prediction_confidence")
+ADDED_COLUMNS = ("precursor_type", "ion_mode", CONFIDENCE_KEY)
 
 
 # ---- metadata rows ------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
     spectra leave them empty.
     """
     mass = spectrum.molecular_mass
-    ri, confidence = _float_or_none(spectrum.get("retention_index")), _float_or_none(spectrum.get(CONFIDENCE_KEY))
+    ri = _float_or_none(spectrum.get("retention_index"))
     return {
         "id": _str(spectrum.id) or str(source_record),
         "name": _str(spectrum.name),
@@ -92,12 +92,8 @@ def metadata_row(spectrum: Spectrum, source_record: int) -> dict[str, Any]:
         "source_record": int(source_record),
         "precursor_type": _str(spectrum.precursor_type),
         "ion_mode": spectrum.ion_mode,
-        "prediction_confidence": confidence,
+        CONFIDENCE_KEY: spectrum.prediction_confidence,
     }
-
-
-#: metadata key of the predictor's confidence in a predicted spectrum (`llm4ms.predict.predictor`)
-CONFIDENCE_KEY = "prediction_confidence"
 
 
 def _float_or_none(value: Any) -> Optional[float]:

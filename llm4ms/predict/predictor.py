@@ -21,7 +21,7 @@ from llm4ms.errors import ConfigError
 from llm4ms.predict.featurize import Featurized, FeaturizerSettings, featurize_many
 from llm4ms.predict.isotopes import apply_envelope, isotope_envelope
 from llm4ms.predict.model import ModelConfig, NEIMSEnsemble, NEIMSModel, build_model
-from llm4ms.spectrum import Spectrum
+from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 from llm4ms.utils import atomic_path, write_json
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "resources" / "predictor"
@@ -33,7 +33,6 @@ EMPTY_PREDICTION = "empty_prediction"
 MODEL_TYPES = ("neims-mlp", "neims-resmlp", "neims-ensemble")
 #: metadata key of the per-spectrum confidence an ensemble writes (canonical key of `llm4ms.io.keys`; the MSP
 #: line is `PredictionConfidence: 0.87`, read back as a float)
-CONFIDENCE_KEY = "prediction_confidence"
 
 
 def model_type(config: ModelConfig) -> str:
