@@ -114,10 +114,12 @@ class FingerprintModel:
                 out[i], ok[i] = bits, True
         return out, ok
 
-    def agreement(self, probabilities: np.ndarray, smiles: Sequence[Optional[str]]) -> np.ndarray:
+    def agreement(self, probabilities: np.ndarray, smiles: Sequence[Optional[str]],
+                  bits: Optional[tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
         """(len(smiles), 3): mean Bernoulli log-likelihood of the candidate's bits under the prediction, cosine
-        and soft Tanimoto of prediction and bits (`AGREEMENT_NAMES`); NaN where the SMILES does not parse."""
-        bits, ok = self.fingerprints(smiles)
+        and soft Tanimoto of prediction and bits (`AGREEMENT_NAMES`); NaN where the SMILES does not parse.
+        `bits`: the candidates' ``fingerprints`` computed before (a library's `structure_cache`)."""
+        bits, ok = bits if bits is not None else self.fingerprints(smiles)
         p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-4, 1 - 1e-4)
         ll = (bits @ np.log(p) + (1 - bits) @ np.log(1 - p)) / p.size
         inter = bits @ p

@@ -174,18 +174,22 @@ EmbeddingFn = Callable[[int, np.ndarray], np.ndarray]
 #: library indices -> their spectra, with ``smiles`` and ``prediction_confidence`` in the metadata where known
 #: (what the learned re-ranker reads of a candidate)
 CandidatesFn = Callable[[np.ndarray], list[Spectrum]]
+#: (fingerprint settings, library indices) -> the candidates' structure bits and parsed mask, or None when the
+#: library keeps none (`llm4ms.library.structure_cache`; the re-ranker then computes them from the SMILES)
+StructuresFn = Callable[[Any, np.ndarray], Optional[tuple[np.ndarray, np.ndarray]]]
 
 
 def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarray, scores: np.ndarray,
                classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int,
                extra: Optional[np.ndarray] = None,
                embedding_fn: Optional[EmbeddingFn] = None,
-               candidates_fn: Optional[CandidatesFn] = None) -> tuple[np.ndarray, np.ndarray]:
+               candidates_fn: Optional[CandidatesFn] = None,
+               structures_fn: Optional[StructuresFn] = None) -> tuple[np.ndarray, np.ndarray]:
     """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way.
 
     `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
     come from `embedding_fn`. With a learned re-ranker in `ranking`, `candidates_fn` gives it the candidates'
-    spectra and structures (`llm4ms.reranker`).
+    spectra and structures (`llm4ms.reranker`), `structures_fn` their fingerprint bits where a library keeps them.
     """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -210,7 +214,7 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
         else:
             ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top))
             ci, cs = rerank_list(learned, ranking, query, ci, cs, dict(zip(cand.tolist(), emb.tolist())),
-                                 classic_fn, masses, candidates_fn, probabilities[row])
+                                 classic_fn, masses, candidates_fn, probabilities[row], structures_fn)
             ci, cs = ci[:k], cs[:k]
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
     return top_i, top_s
@@ -218,7 +222,8 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
 
 def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.ndarray, fused: np.ndarray,
                 embedding: Mapping[int, float], classic_fn: ClassicFn, masses: Optional[np.ndarray],
-                candidates_fn: CandidatesFn, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                candidates_fn: CandidatesFn, probabilities: np.ndarray,
+                structures_fn: Optional[StructuresFn] = None) -> tuple[np.ndarray, np.ndarray]:
     """Re-order the fused list's first ``learned.top`` by the learned re-ranker (ties by the lower index); their
     scores become its probabilities, the rest of the list follows with score 0. A list without a predicted
     spectrum (no candidate with a prediction confidence) keeps its fused order and scores."""
@@ -234,7 +239,7 @@ def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.
     features = learned.features(query, ranking, fused[:n], np.array([embedding[int(i)] for i in head]),
                                 classic_fn(query, head), spectra,
                                 None if masses is None else np.asarray(masses, dtype=np.float64)[head],
-                                probabilities)
+                                probabilities, structures_fn and structures_fn(learned.fingerprint_model.config, head))
     score = np.round(learned.rescore(features), 6)
     order = np.lexsort((head, -score))
     out_s = np.concatenate([softmax(score)[order], np.zeros(candidates.size - n)]).astype(np.float32)

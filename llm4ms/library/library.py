@@ -55,6 +55,7 @@ class Library:
         self._index = None
         self._encoder = None
         self._classic_indexes: dict[str, Any] = {}  # score name -> ClassicIndex, built on first use
+        self._structures: dict[str, Any] = {}  # fingerprint settings -> the kept StructureBits (or None)
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
     # ---- building --------------------------------------------------------------------------------
@@ -273,7 +274,8 @@ class Library:
                         rows[order] = np.asarray(self.embeddings[idx[order]], dtype=np.float32)
                         return rows @ q[row]
             indices, scores = rerank_all(ranking, queries, indices, scores, classic_fn, self.masses, k,
-                                         extra=extra, embedding_fn=embedding_fn, candidates_fn=self._candidates)
+                                         extra=extra, embedding_fn=embedding_fn, candidates_fn=self._candidates,
+                                         structures_fn=self._structure_bits)
         return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
@@ -336,12 +338,47 @@ class Library:
         return best_i, best_s
 
     def classic_index(self, name: str):
-        """The library's peaks as a `ClassicIndex` for score `name` (built on first use, kept with the library)."""
-        from llm4ms.similarity.named import ClassicIndex
+        """Retrieval by the classic score `name` (`llm4ms.library.classic_retrieval`: exhaustive for libraries up to
+        its limit, approximate above), built on first use and kept with the library."""
+        from llm4ms.library.classic_retrieval import classic_retrieval
 
         if name not in self._classic_indexes:
-            self._classic_indexes[name] = ClassicIndex(name, map(self._stored, range(len(self))))
+            self._classic_indexes[name] = classic_retrieval(self.folder, self.manifest, self._files, name)
         return self._classic_indexes[name]
+
+    def _structure_bits(self, config: Any, idx: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The candidates' structure bits if this library keeps them for `config` (`prepare_search`), else None."""
+        from llm4ms.library.structure_cache import load_structure_bits
+
+        key = repr(config)
+        if key not in self._structures:
+            self._structures[key] = load_structure_bits(self.folder, self.manifest, config)
+        bits = self._structures[key]
+        return None if bits is None else bits(idx)
+
+    def prepare_search(self, encoder: Any = None, processes: Optional[int] = None, progress: Any = None) -> list[str]:
+        """Build what the model's ranking needs to search a large library fast, kept beside it: the approximate
+        classic-score index (above `classic_retrieval.EXHAUSTIVE_LIMIT` spectra) and, for a learned re-ranker,
+        the candidates' structure fingerprints. Returns what was built (nothing for a small library)."""
+        from llm4ms.library.classic_retrieval import EXHAUSTIVE_LIMIT
+        from llm4ms.library.structure_cache import build_structure_bits, load_structure_bits
+        from llm4ms.reranker import load_reranker
+
+        ranking = model_ranking(self.encoder(encoder))
+        if len(self) <= EXHAUSTIVE_LIMIT:
+            return []
+        done = []
+        if ranking.classic_retrieval:
+            self.classic_index(ranking.classic)
+            done.append(f"approximate {ranking.classic} index")
+        if ranking.reranker and self._files.with_structure():
+            config = load_reranker(ranking.reranker).fingerprint_model.config
+            if load_structure_bits(self.folder, self.manifest, config) is None:
+                smiles = self._files.table.column("smiles").to_pylist()
+                build_structure_bits(self.folder, self.manifest, smiles, config, processes, progress)
+            self._structures.pop(repr(config), None)
+            done.append("structure fingerprints")
+        return done
 
     def _candidates(self, idx: np.ndarray) -> list[Spectrum]:
         """Library rows `idx` as spectra with their SMILES and prediction confidence (what the learned
@@ -352,12 +389,19 @@ class Library:
                 for i, row in zip(idx, rows)]
 
     def _classic_fn(self, name: str):
-        """Classic scores of a query against stored library peaks (the same score evaluation uses)."""
+        """Classic scores of a query against stored library peaks (the same score evaluation uses); the
+        sparse-product scores straight from the stored arrays, the others through spectra."""
+        from llm4ms.similarity.classic import PRESETS, cosine_block, weighted_matrix, weighted_matrix_from_peaks
         from llm4ms.similarity.named import scores
 
+        if name not in PRESETS:
+            return lambda query, idx: scores(name, query, [self._stored(i) for i in idx])
+        mz_power, intensity_power, square = PRESETS[name]
+
         def classic(query: Spectrum, idx: np.ndarray) -> np.ndarray:
-            spectra = [self._stored(i) for i in idx]
-            return scores(name, query, spectra)
+            rows = weighted_matrix_from_peaks(*self._files.gathered_peaks(idx), mz_power, intensity_power)
+            out = cosine_block(rows, weighted_matrix([query], mz_power, intensity_power))[0]
+            return out * out if square else out
 
         return classic
 

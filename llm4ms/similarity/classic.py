@@ -40,49 +40,84 @@ PRESETS: dict[str, Weighting] = {
 #: The weighting under the NIST composite match factor.
 COMPOSITE_WEIGHTING = PRESETS["wcs"]
 
+def nominal_rows(offsets: np.ndarray, mz: np.ndarray, intensities: np.ndarray,
+                 max_mz: int = MAX_MZ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`nominal_peaks` of many spectra at once, their peaks concatenated (spectrum i = ``offsets[i]:offsets[i+1]``).
+
+    Returns ``(counts, bins, relative)``: the number of nominal peaks per spectrum and their bins and
+    intensities, concatenated in spectrum order. One vectorised pass instead of a Python loop, so a
+    million-spectrum library's stored peaks become a score matrix in seconds.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = offsets.size - 1
+    mz = np.asarray(mz, dtype=np.float64)
+    inten = np.asarray(intensities, dtype=np.float64)
+    row = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+    keep = np.isfinite(mz) & np.isfinite(inten) & (inten > 0)
+    bins = np.floor(np.where(keep, mz, -1.0) + 0.5)
+    keep &= (bins >= 0) & (bins <= max_mz)
+    row, bins, inten = row[keep], bins[keep].astype(np.int64), inten[keep]
+    key = row * (max_mz + 1) + bins
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):  # not yet one peak per bin, ascending
+        order = np.lexsort((-inten, key))
+        key, row, bins, inten = key[order], row[order], bins[order], inten[order]
+        first = np.ones(key.size, dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        row, bins, inten = row[first], bins[first], inten[first]
+    counts = np.bincount(row, minlength=n)
+    if inten.size:
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        full = counts > 0
+        base = np.zeros(n, dtype=np.float64)
+        base[full] = np.maximum.reduceat(inten, starts[full])
+        inten = inten / base[row]
+    return counts, bins, inten
+
+
 def nominal_peaks(spectrum: Spectrum, max_mz: int = MAX_MZ) -> tuple[np.ndarray, np.ndarray]:
     """Integer m/z bins (ascending, unique) and intensities scaled to a base peak of 1."""
-    mz, inten = spectrum.mz, spectrum.intensities
-    keep = np.isfinite(mz) & np.isfinite(inten) & (inten > 0)
-    bins = np.floor(mz[keep] + 0.5).astype(np.int64)
-    inten = inten[keep]
-    inside = (bins >= 0) & (bins <= max_mz)
-    bins, inten = bins[inside], inten[inside]
-    if bins.size == 0:
-        return bins, inten.astype(np.float64)
-    order = np.lexsort((-inten, bins))
-    bins, inten = bins[order], inten[order]
-    first = np.ones(bins.size, dtype=bool)
-    first[1:] = bins[1:] != bins[:-1]
-    bins, inten = bins[first], inten[first]
-    return bins, inten / inten.max()
+    _, bins, inten = nominal_rows(np.array([0, len(spectrum.mz)]), spectrum.mz, spectrum.intensities, max_mz)
+    return bins, inten
+
+
+def _unit_weights(counts: np.ndarray, bins: np.ndarray, relative: np.ndarray, mz_power: float,
+                  intensity_power: float) -> np.ndarray:
+    """Weights (m/z)^mz_power * I^intensity_power, L2-normalised per spectrum (all-zero rows stay zero)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        weights = np.power(bins.astype(np.float64), mz_power) * np.power(relative, intensity_power)
+    weights[~np.isfinite(weights)] = 0.0
+    row = np.repeat(np.arange(counts.size), counts)
+    norm = np.sqrt(np.bincount(row, weights=weights * weights, minlength=counts.size))
+    scale = np.divide(1.0, norm, out=np.ones_like(norm), where=norm > 0)
+    return weights * scale[row]
 
 
 def weighted_peaks(spectrum: Spectrum, mz_power: float, intensity_power: float,
                    max_mz: int = MAX_MZ) -> tuple[np.ndarray, np.ndarray]:
     """Nominal bins with weights (m/z)^mz_power * I^intensity_power, L2-normalised."""
-    bins, inten = nominal_peaks(spectrum, max_mz)
-    weights = np.power(bins.astype(np.float64), mz_power) * np.power(inten, intensity_power)
-    weights[~np.isfinite(weights)] = 0.0
-    norm = np.sqrt(np.sum(weights * weights))
-    return bins, (weights / norm if norm > 0 else weights)
+    counts, bins, rel = nominal_rows(np.array([0, len(spectrum.mz)]), spectrum.mz, spectrum.intensities, max_mz)
+    return bins, _unit_weights(counts, bins, rel, mz_power, intensity_power)
+
+
+def weighted_matrix_from_peaks(offsets: np.ndarray, mz: np.ndarray, intensities: np.ndarray, mz_power: float,
+                               intensity_power: float, max_mz: int = MAX_MZ) -> sparse.csr_matrix:
+    """`weighted_matrix` of spectra given as concatenated peaks (a library's stored arrays)."""
+    counts, bins, rel = nominal_rows(offsets, mz, intensities, max_mz)
+    weights = _unit_weights(counts, bins, rel, mz_power, intensity_power)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return sparse.csr_matrix((weights.astype(np.float32), bins.astype(np.int32), indptr),
+                             shape=(counts.size, max_mz + 1))
 
 
 def weighted_matrix(spectra: Iterable[Spectrum], mz_power: float, intensity_power: float,
                     max_mz: int = MAX_MZ) -> sparse.csr_matrix:
     """CSR matrix (n, max_mz + 1) float32 of L2-normalised weight vectors, one row per spectrum."""
-    indptr = [0]
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for spectrum in spectra:
-        bins, weights = weighted_peaks(spectrum, mz_power, intensity_power, max_mz)
-        cols.append(bins)
-        vals.append(weights)
-        indptr.append(indptr[-1] + bins.size)
-    data = np.concatenate(vals).astype(np.float32) if vals else np.zeros(0, np.float32)
-    indices = np.concatenate(cols).astype(np.int32) if cols else np.zeros(0, np.int32)
-    return sparse.csr_matrix((data, indices, np.asarray(indptr, dtype=np.int64)),
-                             shape=(len(indptr) - 1, max_mz + 1))
+    spectra = list(spectra)
+    lengths = [len(s.mz) for s in spectra]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    mz = np.concatenate([s.mz for s in spectra]) if spectra else np.zeros(0)
+    inten = np.concatenate([s.intensities for s in spectra]) if spectra else np.zeros(0)
+    return weighted_matrix_from_peaks(offsets, mz, inten, mz_power, intensity_power, max_mz)
 
 
 def cosine_block(library: sparse.csr_matrix, queries: sparse.csr_matrix) -> np.ndarray:

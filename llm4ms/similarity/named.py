@@ -7,7 +7,7 @@ pair with matchms and ms-entropy (`llm4ms.similarity.accurate`); `max_mz` does n
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -75,6 +75,13 @@ class ClassicIndex:
         self.name, self.max_mz = name, max_mz
         self.weighting = PRESETS[name]
         self.matrix = weighted_matrix(spectra, self.weighting[0], self.weighting[1], max_mz)
+
+    @classmethod
+    def from_matrix(cls, name: str, matrix: Any, max_mz: int = MAX_MZ) -> "ClassicIndex":
+        """An index over a `weighted_matrix` already built for score `name` (e.g. from a library's stored peaks)."""
+        index = cls(name, [], max_mz)
+        index.matrix = matrix
+        return index
 
     @staticmethod
     def supports(name: str) -> bool:

@@ -1,0 +1,175 @@
+"""Classic scores from a library's stored arrays, the approximate classic index of large libraries and its cache,
+and the structure fingerprints a library keeps for the re-ranker."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from llm4ms.library import classic_retrieval
+from llm4ms.library.classic_retrieval import ApproximateClassicIndex, cache_key, peak_matrix
+from llm4ms.similarity.classic import weighted_matrix, weighted_matrix_from_peaks
+from llm4ms.similarity.named import ClassicIndex, scores
+from llm4ms.spectrum import Spectrum
+
+
+def _reference_row(mz: np.ndarray, inten: np.ndarray, mz_power: float, intensity_power: float) -> dict[int, float]:
+    """The classic weight vector written the slow, obvious way: a dict of nominal bins."""
+    best: dict[int, float] = {}
+    for m, i in zip(mz, inten):
+        if np.isfinite(m) and np.isfinite(i) and i > 0 and 0 <= np.floor(m + 0.5) <= 1000:
+            b = int(np.floor(m + 0.5))
+            best[b] = max(best.get(b, 0.0), float(i))
+    if not best:
+        return {}
+    top = max(best.values())
+    w = {b: (b ** mz_power if b or mz_power == 0 else 0.0) * (i / top) ** intensity_power for b, i in best.items()}
+    norm = np.sqrt(sum(v * v for v in w.values()))
+    return {b: v / norm for b, v in w.items()} if norm > 0 else w
+
+
+def _messy(n: int, seed: int = 0) -> list[Spectrum]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(0, 30))
+        mz = np.round(rng.uniform(-2, 1003, k), int(rng.integers(0, 3)))
+        inten = rng.uniform(0, 100, k)
+        if k > 4:
+            inten[0], mz[2] = 0.0, mz[1]  # a zero peak and two peaks in one bin
+            if i % 5 == 0:
+                mz[3] = np.nan
+        out.append(Spectrum(mz, inten, {}))
+    return out
+
+
+@pytest.mark.parametrize("powers", [(0.0, 0.5), (3.0, 0.6), (0.0, 1.0)])
+def test_vectorised_weights_match_the_obvious_definition(powers):
+    spectra = _messy(120)
+    matrix = weighted_matrix(spectra, *powers).toarray()
+    for row, s in zip(matrix, spectra):
+        expected = _reference_row(s.mz, s.intensities, *powers)
+        assert sorted(np.flatnonzero(row).tolist()) == sorted(b for b, v in expected.items() if v != 0)
+        for b, v in expected.items():
+            assert row[b] == pytest.approx(v, rel=1e-6, abs=1e-7)
+    offsets = np.concatenate([[0], np.cumsum([len(s.mz) for s in spectra])])
+    again = weighted_matrix_from_peaks(offsets, np.concatenate([s.mz for s in spectra]),
+                                       np.concatenate([s.intensities for s in spectra]), *powers)
+    assert (again != weighted_matrix(spectra, *powers)).nnz == 0
+
+
+def _peaky(n: int, seed: int) -> list[Spectrum]:
+    """Spectra built from a few shared fragment patterns, so neighbours exist (m/z <= 200)."""
+    rng = np.random.default_rng(seed)
+    patterns = [rng.choice(np.arange(20, 200), 12, replace=False) for _ in range(40)]
+    out = []
+    for _ in range(n):
+        mz = np.unique(np.concatenate([patterns[rng.integers(40)][:8], rng.integers(20, 200, 4)])).astype(float)
+        out.append(Spectrum(mz, rng.uniform(1, 100, mz.size), {}))
+    return out
+
+
+def test_approximate_index_finds_the_exact_top_and_orders_by_the_exact_score(tmp_path):
+    library, queries = _peaky(3000, 0), _peaky(40, 1)
+    exact = ClassicIndex("cosine_sqrt", library)
+    assert ApproximateClassicIndex.build(exact, dim=32, sample=2000).nprobe == 32  # default: >= 32 lists
+    approx = ApproximateClassicIndex.build(exact, dim=192, sample=3000, nprobe=1000)  # every direction and list
+    assert len(approx) == 3000
+    got, want = approx.top(queries, 50), exact.top(queries, 10)
+    recall = np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)])
+    assert recall >= 0.98  # only the 8-bit codes approximate here
+    for query, row in zip(queries, got):  # candidates ordered by the exact score
+        s = scores("cosine_sqrt", query, [library[i] for i in row])
+        assert np.all(np.diff(s) <= 1e-7)
+    key = "k1"
+    approx.save(tmp_path / "cache", key)
+    again = ApproximateClassicIndex.load(exact, tmp_path / "cache", key)
+    assert again is not None and (again.top(queries, 50) == got).all()
+    assert ApproximateClassicIndex.load(exact, tmp_path / "cache", "another library") is None
+    (tmp_path / "cache" / "index.faiss").write_bytes(b"garbled")
+    assert ApproximateClassicIndex.load(exact, tmp_path / "cache", key) is None
+
+
+@pytest.fixture(scope="module")
+def small_library(tmp_path_factory):
+    from llm4ms.library import Library
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+
+    root = tmp_path_factory.mktemp("classic")
+    build_peak_model(root / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64, seed=1)
+    encoder = SpectrumEncoder.from_pretrained(root / "model")
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O", "not a smiles", "CCN"]
+    spectra = [s.copy(metadata={"smiles": smiles[i % 5], "prediction_confidence": 0.9})
+               for i, s in enumerate(_peaky(1200, 2))]
+    return Library.build(spectra, root / "lib", encoder, show_progress=False), encoder, spectra
+
+
+def test_library_scores_candidates_from_its_stored_arrays(small_library):
+    library, _, spectra = small_library
+    query = _peaky(1, 3)[0]
+    idx = np.array([5, 0, 1199, 5, 17])
+    offsets, mz, inten = library._files.gathered_peaks(idx)
+    for j, i in enumerate(idx):
+        np.testing.assert_array_equal(mz[offsets[j]:offsets[j + 1]], library.peaks(i)[0])
+    for name in ("cosine_sqrt", "wcs", "entropy"):
+        np.testing.assert_allclose(library._classic_fn(name)(query, idx),
+                                   scores(name, query, [library._stored(i) for i in idx]), rtol=1e-6)
+    matrix = peak_matrix(library._files, "cosine_sqrt", block=500).matrix
+    assert (matrix != weighted_matrix([library._stored(i) for i in range(len(library))], 0.0, 0.5)).nnz == 0
+
+
+def test_large_libraries_get_the_approximate_index_kept_beside_them(small_library, monkeypatch):
+    from llm4ms.ranking import Ranking
+
+    library, encoder, _ = small_library
+    queries = _peaky(12, 4)
+    ranking = Ranking(fusion=0.3, depth=20, classic_depth=100)
+    exhaustive = library.search(queries, k=5, encoder=encoder, ranking=ranking)
+    assert isinstance(library.classic_index("cosine_sqrt"), ClassicIndex)
+    monkeypatch.setattr(classic_retrieval, "EXHAUSTIVE_LIMIT", 100)
+    library._classic_indexes.clear()
+    approx = library.classic_index("cosine_sqrt")
+    assert isinstance(approx, ApproximateClassicIndex)
+    cache = library.folder / "classic_cosine_sqrt"
+    assert json.loads((cache / "key.json").read_text())["key"] == cache_key(library.manifest, "cosine_sqrt")
+    searched = library.search(queries, k=5, encoder=encoder, ranking=ranking)
+    same = np.mean([[h.library_index for h in a] == [h.library_index for h in b]
+                    for a, b in zip(searched, exhaustive)])
+    assert same >= 0.9  # approximate retrieval; on this small library nearly always the same list
+    built_at = (cache / "index.faiss").stat().st_mtime_ns
+    library._classic_indexes.clear()
+    assert isinstance(library.classic_index("cosine_sqrt"), ApproximateClassicIndex)
+    assert (cache / "index.faiss").stat().st_mtime_ns == built_at  # read back, not rebuilt
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_structure_fingerprints_kept_beside_the_library(small_library, processes, monkeypatch):
+    from llm4ms.fingerprint_model import FingerprintConfig, FingerprintModel
+    from llm4ms.library import structure_cache
+    from llm4ms.library.structure_cache import build_structure_bits, load_structure_bits
+
+    library, _, spectra = small_library
+    config = FingerprintConfig(max_mz=300, max_loss=50, morgan_bits=128, hidden=8)
+    assert load_structure_bits(library.folder, library.manifest, config) is None
+    monkeypatch.setattr(structure_cache, "PART", 500)
+    smiles = [s.get("smiles") for s in spectra]
+    parts = library.folder / "structures" / f"parts-{structure_cache.cache_key(library.manifest, config)[:16]}"
+    parts.mkdir(parents=True, exist_ok=True)
+    np.savez(parts / f"{500:012d}.npz", bits=np.full((500, (config.n_outputs + 7) // 8), 255, np.uint8), parsed=np.ones(500, bool))
+    build_structure_bits(library.folder, library.manifest, smiles, config, processes=processes)
+    kept = load_structure_bits(library.folder, library.manifest, config)
+    assert not parts.exists()
+    idx = np.array([0, 3, 7, 700, 1199])
+    bits, parsed = kept(idx)
+    assert bits[3].all()  # the part an "interrupted run" left was kept, not recomputed
+    model = FingerprintModel(config, None)
+    want, ok = model.fingerprints([smiles[i] for i in idx])
+    assert parsed.tolist() == ok.tolist() == [True, False, True, True, True]
+    np.testing.assert_array_equal(bits[[0, 1, 2, 4]], want[[0, 1, 2, 4]])
+    other = FingerprintConfig(max_mz=300, max_loss=50, morgan_bits=256, hidden=8)
+    assert load_structure_bits(library.folder, library.manifest, other) is None  # other settings: not these bits
+    import shutil
+
+    shutil.rmtree(library.folder / "structures")
