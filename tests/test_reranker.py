@@ -142,6 +142,16 @@ def test_search_and_evaluate_apply_the_reranker_identically(tmp_path):
     assert [row[row >= 0].tolist() for row in idx] == [[h.library_index for h in row] for row in hits]
     np.testing.assert_allclose(sc, [[h.score for h in row] for row in hits], atol=1e-6)
     assert load_reranker(str(folder)).top == 8
+    from llm4ms.library.structure_cache import build_structure_bits
+
+    config = load_reranker(str(folder)).fingerprint_model.config
+    build_structure_bits(library.folder, library.manifest, [s.get("smiles") for s in library_spectra], config,
+                         processes=1)
+    kept = Library.load(tmp_path / "lib")
+    assert kept._structure_bits(config, np.array([0, 2])) is not None  # the re-ranker reads the kept bits now
+    again = kept.search(queries, k=5, encoder=encoder, ranking=learned)
+    assert [[(h.library_index, h.score) for h in row] for row in again] == \
+        [[(h.library_index, h.score) for h in row] for row in hits]
     measured = Library.build(spectra[1::2], tmp_path / "measured", encoder, show_progress=False)  # no confidence
     as_fused = [[(h.library_index, h.score) for h in row]
                 for row in measured.search(queries, k=5, encoder=encoder, ranking=fused)]

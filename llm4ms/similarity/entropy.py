@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
-from llm4ms.similarity.classic import nominal_peaks
+from llm4ms.similarity.classic import nominal_peaks, nominal_rows
 from llm4ms.spectrum import Spectrum
 
 #: Default settings shared by pair scoring and the Flash entropy index.
@@ -29,6 +29,17 @@ def entropy_peaks(spectrum: Spectrum) -> np.ndarray:
     """(n, 2) float32 ``[m/z, intensity]`` nominal peaks, base peak 1, as ms-entropy takes them."""
     bins, inten = nominal_peaks(spectrum, max_mz=ENTROPY_MAX_MZ)
     return np.column_stack([bins.astype(np.float32), inten.astype(np.float32)])
+
+
+def _many_entropy_peaks(spectra: Sequence[Spectrum]) -> list[np.ndarray]:
+    """`entropy_peaks` of each spectrum, binned in one vectorised pass (a candidate list at a time)."""
+    if not spectra:
+        return []
+    offsets = np.concatenate([[0], np.cumsum([len(s.mz) for s in spectra])])
+    counts, bins, inten = nominal_rows(offsets, np.concatenate([s.mz for s in spectra]),
+                                       np.concatenate([s.intensities for s in spectra]), ENTROPY_MAX_MZ)
+    peaks = np.column_stack([bins.astype(np.float32), inten.astype(np.float32)])
+    return np.split(peaks, np.cumsum(counts)[:-1])
 
 
 def _pair_function(intensity_weight: Optional[str]):
@@ -63,7 +74,7 @@ def entropy_matrix(queries: Sequence[Spectrum], candidates: Sequence[Spectrum], 
                    intensity_weight: Optional[str] = INTENSITY_WEIGHT) -> np.ndarray:
     """Dense (n_queries, n_candidates) float32 entropy similarities, scored pair by pair."""
     similarity = _pair_function(intensity_weight)
-    lib = [entropy_peaks(c) for c in candidates]
+    lib = _many_entropy_peaks(candidates)
     out = np.zeros((len(queries), len(lib)), dtype=np.float32)
     for row, query in enumerate(queries):
         q = entropy_peaks(query)

@@ -1,0 +1,150 @@
+"""What the approximate classic retrieval of a large library costs in hits, and what the retrieval depths buy.
+
+    python benchmarks/classic_retrieval.py --library LIB_DIR --queries Q.msp [--n-queries 300]
+        [--depths 2000:2000,500:500,200:200] [--name NAME]
+
+The reference is the model's own ranking with *exhaustive* classic retrieval (`ClassicIndex`, a sparse product
+over the whole library). Each row runs the same `Library.search` with the approximate classic index the library
+keeps beside it (`llm4ms.library.classic_retrieval`) at the given ``embedding depth:classic depth`` and reports:
+the share of queries whose top 10 is identical to the reference, the share with the same top hit, recall@1/@10
+of the true compound (InChIKey first block; queries without one are not counted), and queries/s end to end.
+Also: the approximate index's own recall of the exhaustive sqrt-cosine top 10 within its top N. One run, so the
+speeds compare as ratios. Prints a table and writes benchmarks/results/classic_retrieval_<name>.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _bench import rss_mb, run_main, write_results  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed_search(library, queries, ranking, k: int):
+    library.search(queries[:4], k=k, ranking=ranking)  # warm
+    t0 = time.perf_counter()
+    hits = library.search(queries, k=k, ranking=ranking)
+    return hits, len(queries) / (time.perf_counter() - t0)
+
+
+def compare(hits, reference, query_keys) -> dict:
+    ids = [[h.library_index for h in row] for row in hits]
+    ref = [[h.library_index for h in row] for row in reference]
+    out = {"identical_top10": float(np.mean([a == b for a, b in zip(ids, ref)])),
+           "same_top1": float(np.mean([a[:1] == b[:1] for a, b in zip(ids, ref)]))}
+    for cut in (1, 10):
+        found = [q is not None and any((h.inchikey or "")[:14] == q for h in row[:cut])
+                 for row, q in zip(hits, query_keys)]
+        out[f"R@{cut}"] = 100.0 * sum(found) / max(1, sum(q is not None for q in query_keys))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--library", required=True)
+    parser.add_argument("--queries", required=True)
+    parser.add_argument("--n-queries", type=int, default=300)
+    parser.add_argument("--depths", default="2000:2000,500:500,200:200",
+                        help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH rows")
+    parser.add_argument("--classic-nprobe", type=int, help="lists the approximate index probes (default: its own)")
+    parser.add_argument("--embedding-nprobe", type=int, help="lists the library's IVF index probes (default: its own)")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    import faiss
+    import torch
+
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    from llm4ms.data.shared import portable_path
+    from llm4ms.errors import ConfigError
+    from llm4ms.io import read_spectra
+    from llm4ms.library import Library
+    from llm4ms.library.classic_retrieval import ApproximateClassicIndex, peak_matrix
+    from llm4ms.ranking import model_ranking
+
+    try:
+        depths = [tuple(int(x) for x in part.split(":")) for part in args.depths.split(",")]
+        assert all(len(d) == 2 and min(d) >= 1 for d in depths)
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--depths must be EMBEDDING:CLASSIC pairs of positive numbers, not {args.depths!r}")
+    library = Library.load(args.library)
+    queries = list(read_spectra(args.queries))[: args.n_queries]
+    keys = [(q.get("inchikey") or "")[:14] or None for q in queries]
+    ranking = model_ranking(library.encoder())
+    if not ranking.classic_retrieval:
+        raise ConfigError("the library's model ranking does not retrieve by a classic score: nothing to compare")
+    result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
+              "queries": len(queries), "threads": args.threads, "ranking": ranking.describe(), "rows": []}
+    before, t0 = rss_mb(), time.perf_counter()
+    exact = peak_matrix(library._files, ranking.classic)
+    result["exact_matrix_build_s"], result["exact_matrix_rss_mb"] = time.perf_counter() - t0, rss_mb() - before
+    t0 = time.perf_counter()
+    approx = library.classic_index(ranking.classic)
+    result["approximate_index_ready_s"] = time.perf_counter() - t0
+    if not isinstance(approx, ApproximateClassicIndex):
+        raise ConfigError(f"{args.library}: {len(library)} spectra are searched exhaustively; nothing to compare")
+    if args.embedding_nprobe:
+        library.index.nprobe = args.embedding_nprobe
+    result["embedding_nprobe"] = int(getattr(library.index, "nprobe", 0))
+    if args.classic_nprobe:
+        approx.nprobe = approx.index.nprobe = args.classic_nprobe
+    cache = library.folder / f"classic_{ranking.classic}"
+    result["approximate_index_mb"] = sum(f.stat().st_size for f in cache.iterdir()) / 1e6
+    result["approximate_nprobe"] = approx.nprobe
+
+    t0 = time.perf_counter()
+    true_top = exact.top(queries, 10)
+    result["exhaustive_classic_top_queries_per_s"] = len(queries) / (time.perf_counter() - t0)
+    for n in sorted({c for _, c in depths}):
+        t0 = time.perf_counter()
+        found = approx.top(queries, n)
+        qps = len(queries) / (time.perf_counter() - t0)
+        recall = float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(true_top, found)]))
+        result.setdefault("approximate_classic_top", []).append({"n": n, "recall_of_exhaustive_top10": recall,
+                                                                 "queries_per_s": qps})
+
+    library._classic_indexes[ranking.classic] = exact
+    reference, ref_qps = timed_search(library, queries, ranking, args.k)
+    result["reference"] = {"depth": ranking.depth, "classic_depth": ranking.classic_depth, "queries_per_s": ref_qps,
+                           **compare(reference, reference, keys)}
+    library._classic_indexes[ranking.classic] = approx
+    for depth, classic_depth in depths:
+        hits, qps = timed_search(library, queries, replace(ranking, depth=depth, classic_depth=classic_depth), args.k)
+        row = {"depth": depth, "classic_depth": classic_depth, "queries_per_s": qps, **compare(hits, reference, keys)}
+        result["rows"].append(row)
+        print(row, file=sys.stderr)
+
+    lines = [f"{len(library):,} library spectra, {len(queries)} queries, {args.threads} threads; ranking: "
+             f"{result['ranking']}", "",
+             "| first stage (embedding depth + classic depth) | identical top 10 | same top 1 | R@1 | R@10 | "
+             "queries/s |", "|---|---:|---:|---:|---:|---:|"]
+    ref = result["reference"]
+    lines.append(f"| exhaustive classic {ref['depth']} + {ref['classic_depth']} (reference) | 1.000 | 1.000 | "
+                 f"{ref['R@1']:.1f} | {ref['R@10']:.1f} | {ref['queries_per_s']:.1f} |")
+    for row in result["rows"]:
+        lines.append(f"| approximate classic {row['depth']} + {row['classic_depth']} | {row['identical_top10']:.3f} | "
+                     f"{row['same_top1']:.3f} | {row['R@1']:.1f} | {row['R@10']:.1f} | {row['queries_per_s']:.1f} |")
+    lines += ["", "| approximate classic top N | recall of the exhaustive top 10 | queries/s |", "|---:|---:|---:|"]
+    lines += [f"| {r['n']} | {r['recall_of_exhaustive_top10']:.4f} | {r['queries_per_s']:.0f} |"
+              for r in result["approximate_classic_top"]]
+    table = "\n".join(lines)
+    print("\n" + table)
+    footer = (f"Exhaustive classic top 10: {result['exhaustive_classic_top_queries_per_s']:.1f} queries/s; exact matrix "
+              f"built in {result['exact_matrix_build_s']:.0f} s; approximate index {result['approximate_index_mb']:.0f}"
+              f" MB on disk (nprobe {approx.nprobe}); embedding index nprobe {result['embedding_nprobe']}.\n\nCommand: `{result['command']}`")
+    write_results(RESULTS, f"classic_retrieval_{args.name or Path(args.library).name}", result, table, footer)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, "classic_retrieval.py")
