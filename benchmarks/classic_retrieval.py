@@ -69,7 +69,7 @@ def main() -> int:
     from llm4ms.errors import ConfigError
     from llm4ms.io import read_spectra
     from llm4ms.library import Library
-    from llm4ms.library.classic_retrieval import ApproximateClassicIndex, peak_matrix
+    from llm4ms.library.classic_retrieval import peak_matrix
     from llm4ms.ranking import model_ranking
 
     try:
@@ -89,10 +89,8 @@ def main() -> int:
     exact = peak_matrix(library._files, ranking.classic)
     result["exact_matrix_build_s"], result["exact_matrix_rss_mb"] = time.perf_counter() - t0, rss_mb() - before
     t0 = time.perf_counter()
-    approx = library.classic_index(ranking.classic)
+    approx = library.classic_index(ranking.classic, approximate=True)
     result["approximate_index_ready_s"] = time.perf_counter() - t0
-    if not isinstance(approx, ApproximateClassicIndex):
-        raise ConfigError(f"{args.library}: {len(library)} spectra are searched exhaustively; nothing to compare")
     if args.embedding_nprobe:
         library.index.nprobe = args.embedding_nprobe
     result["embedding_nprobe"] = int(getattr(library.index, "nprobe", 0))
@@ -113,13 +111,14 @@ def main() -> int:
         result.setdefault("approximate_classic_top", []).append({"n": n, "recall_of_exhaustive_top10": recall,
                                                                  "queries_per_s": qps})
 
-    library._classic_indexes[ranking.classic] = exact
+    library._classic_indexes[ranking.classic, False] = exact
+    ranking = replace(ranking, classic_approximate=False)
     reference, ref_qps = timed_search(library, queries, ranking, args.k)
     result["reference"] = {"depth": ranking.depth, "classic_depth": ranking.classic_depth, "queries_per_s": ref_qps,
                            **compare(reference, reference, keys)}
-    library._classic_indexes[ranking.classic] = approx
     for depth, classic_depth in depths:
-        hits, qps = timed_search(library, queries, replace(ranking, depth=depth, classic_depth=classic_depth), args.k)
+        hits, qps = timed_search(library, queries, replace(ranking, depth=depth, classic_depth=classic_depth,
+                                                           classic_approximate=True), args.k)
         row = {"depth": depth, "classic_depth": classic_depth, "queries_per_s": qps, **compare(hits, reference, keys)}
         result["rows"].append(row)
         print(row, file=sys.stderr)
@@ -139,9 +138,10 @@ def main() -> int:
               for r in result["approximate_classic_top"]]
     table = "\n".join(lines)
     print("\n" + table)
-    footer = (f"Exhaustive classic top 10: {result['exhaustive_classic_top_queries_per_s']:.1f} queries/s; exact matrix "
-              f"built in {result['exact_matrix_build_s']:.0f} s; approximate index {result['approximate_index_mb']:.0f}"
-              f" MB on disk (nprobe {approx.nprobe}); embedding index nprobe {result['embedding_nprobe']}.\n\nCommand: `{result['command']}`")
+    footer = (f"Exhaustive classic top 10: {result['exhaustive_classic_top_queries_per_s']:.1f} queries/s; exact "
+              f"matrix built in {result['exact_matrix_build_s']:.0f} s; approximate index "
+              f"{result['approximate_index_mb']:.0f} MB on disk (nprobe {approx.nprobe}); embedding index nprobe "
+              f"{result['embedding_nprobe']}.\n\nCommand: `{result['command']}`")
     write_results(RESULTS, f"classic_retrieval_{args.name or Path(args.library).name}", result, table, footer)
     return 0
 

@@ -96,6 +96,8 @@ class Ranking:
     prior: MassPrior = field(default_factory=MassPrior)
     classic_depth: int = 0  # also retrieve this many by the classic score (0 = embedding retrieval only)
     reranker: str = ""  # a learned second stage over the top of the list ("bundled" or a folder; "" = none)
+    #: classic retrieval through the approximate index (`llm4ms.library.classic_retrieval`) instead of exhaustively
+    classic_approximate: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fusion <= 1.0:
@@ -127,7 +129,7 @@ class Ranking:
     def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "Ranking":
         data = dict(data or {})
         prior = MassPrior(**data.pop("prior", {}) or {})
-        known = {"fusion", "classic", "depth", "classic_depth", "reranker"}
+        known = {"fusion", "classic", "depth", "classic_depth", "reranker", "classic_approximate"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"ranking: unknown setting(s) {', '.join(unknown)}")
@@ -135,6 +137,7 @@ class Ranking:
 
     def describe(self) -> str:
         retrieved = f"top {self.depth}" + (f" + top {self.classic_depth} by {self.classic}"
+                                           + (" (approximate)" if self.classic_approximate else "")
                                            if self.classic_retrieval else "")
         parts = ["embedding" if self.fusion >= 1 else
                  f"{self.fusion:g} x embedding + {1 - self.fusion:g} x {self.classic} ({retrieved})"]
@@ -271,12 +274,14 @@ def store_ranking(encoder: Any, folder: Any, ranking: Ranking, label: str, figur
 def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Optional[str] = None,
                     depth: Optional[int] = None, prior: Optional[bool] = None,
                     rerank: Optional[str] = None, classic_depth: Optional[int] = None,
-                    learned: Optional[bool] = None) -> Ranking:
+                    learned: Optional[bool] = None, classic_approximate: Optional[bool] = None) -> Ranking:
     """`base` (usually `model_ranking`) with the user's overrides.
 
     ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0, no learned re-ranker).
     ``prior=False`` turns the mass prior off (and the learned re-ranker, which reads its evidence), ``prior=True``
     turns it on with the base's fitted form (or the default form). ``learned=False`` drops the learned re-ranker.
+    ``classic_approximate=True`` retrieves by the classic score through the approximate index (faster on large
+    libraries, a little less recall: `llm4ms.library.classic_retrieval`).
     """
     ranking = base
     if rerank is not None:
@@ -291,6 +296,8 @@ def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Opti
         ranking = replace(ranking, depth=int(depth))
     if classic_depth is not None:
         ranking = replace(ranking, classic_depth=int(classic_depth))
+    if classic_approximate is not None:
+        ranking = replace(ranking, classic_approximate=bool(classic_approximate))
     if prior is False:  # the re-ranker reads the prior's evidence too: off with it
         ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0, ion_weight=0.0), reranker="")
     elif prior is True and not ranking.prior.active:

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from llm4ms.library import classic_retrieval
 from llm4ms.library.classic_retrieval import ApproximateClassicIndex, cache_key, peak_matrix
 from llm4ms.similarity.classic import weighted_matrix, weighted_matrix_from_peaks
 from llm4ms.similarity.named import ClassicIndex, scores
@@ -120,28 +119,38 @@ def test_library_scores_candidates_from_its_stored_arrays(small_library):
     assert (matrix != weighted_matrix([library._stored(i) for i in range(len(library))], 0.0, 0.5)).nnz == 0
 
 
-def test_large_libraries_get_the_approximate_index_kept_beside_them(small_library, monkeypatch):
-    from llm4ms.ranking import Ranking
+def test_approximate_classic_retrieval_on_request_kept_beside_the_library(small_library):
+    from dataclasses import replace
 
-    library, encoder, _ = small_library
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+    from llm4ms.ranking import Ranking, resolve_ranking
+
+    library, encoder, spectra = small_library
     queries = _peaky(12, 4)
     ranking = Ranking(fusion=0.3, depth=20, classic_depth=100)
     exhaustive = library.search(queries, k=5, encoder=encoder, ranking=ranking)
-    assert isinstance(library.classic_index("cosine_sqrt"), ClassicIndex)
-    monkeypatch.setattr(classic_retrieval, "EXHAUSTIVE_LIMIT", 100)
-    library._classic_indexes.clear()
-    approx = library.classic_index("cosine_sqrt")
+    assert isinstance(library.classic_index("cosine_sqrt"), ClassicIndex)  # the default: exhaustive
+    assert not (library.folder / "classic_cosine_sqrt").exists()
+    fast = resolve_ranking(ranking, classic_approximate=True)
+    assert fast.classic_approximate and "(approximate)" in fast.describe()
+    assert Ranking.from_dict(fast.to_dict()) == fast
+    searched = library.search(queries, k=5, encoder=encoder, ranking=fast)
+    approx = library.classic_index("cosine_sqrt", approximate=True)
     assert isinstance(approx, ApproximateClassicIndex)
+    assert approx.exact is library.classic_index("cosine_sqrt")  # one exact matrix for both
     cache = library.folder / "classic_cosine_sqrt"
     assert json.loads((cache / "key.json").read_text())["key"] == cache_key(library.manifest, "cosine_sqrt")
-    searched = library.search(queries, k=5, encoder=encoder, ranking=ranking)
     same = np.mean([[h.library_index for h in a] == [h.library_index for h in b]
                     for a, b in zip(searched, exhaustive)])
     assert same >= 0.9  # approximate retrieval; on this small library nearly always the same list
     built_at = (cache / "index.faiss").stat().st_mtime_ns
     library._classic_indexes.clear()
-    assert isinstance(library.classic_index("cosine_sqrt"), ApproximateClassicIndex)
+    assert isinstance(library.classic_index("cosine_sqrt", approximate=True), ApproximateClassicIndex)
     assert (cache / "index.faiss").stat().st_mtime_ns == built_at  # read back, not rebuilt
+    scorer = EncoderScorer(encoder=encoder, ranking=replace(fast, depth=20)).fit(spectra)
+    idx, _ = scorer.search(queries, k=5)  # evaluation builds its own approximate index the same way
+    assert np.mean([row[row >= 0].tolist() == [h.library_index for h in hits]
+                    for row, hits in zip(idx, searched)]) >= 0.9
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -157,7 +166,8 @@ def test_structure_fingerprints_kept_beside_the_library(small_library, processes
     smiles = [s.get("smiles") for s in spectra]
     parts = library.folder / "structures" / f"parts-{structure_cache.cache_key(library.manifest, config)[:16]}"
     parts.mkdir(parents=True, exist_ok=True)
-    np.savez(parts / f"{500:012d}.npz", bits=np.full((500, (config.n_outputs + 7) // 8), 255, np.uint8), parsed=np.ones(500, bool))
+    width = (config.n_outputs + 7) // 8
+    np.savez(parts / f"{500:012d}.npz", bits=np.full((500, width), 255, np.uint8), parsed=np.ones(500, bool))
     build_structure_bits(library.folder, library.manifest, smiles, config, processes=processes)
     kept = load_structure_bits(library.folder, library.manifest, config)
     assert not parts.exists()

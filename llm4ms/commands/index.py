@@ -20,9 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hnsw-m", type=int, default=32, help="HNSW neighbours per node")
     p.add_argument("--ef-search", type=int, default=256, help="HNSW search breadth")
     p.add_argument("--no-prepare", action="store_true",
-                   help="only the FAISS index: skip what the default ranking keeps beside a library above 300,000 "
-                        "spectra (its approximate classic index, else built on first search; the candidates' "
-                        "structure fingerprints, else computed per candidate)")
+                   help="only the FAISS index: do not keep the candidates' structure fingerprints beside a library "
+                        "above 300,000 spectra (the re-ranker then computes them per candidate: slower, same hits)")
+    p.add_argument("--approximate-classic", action="store_true",
+                   help="also build the approximate classic-score index `llm4ms search --approximate-classic` "
+                        "uses (else built on its first search)")
     p.set_defaults(func=run)
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     if not args.no_prepare:
         start = time.perf_counter()
-        built = library.prepare_search()
+        built = library.prepare_search(approximate_classic=args.approximate_classic)
         if built:
             print(f"{' and '.join(built)} ready in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0

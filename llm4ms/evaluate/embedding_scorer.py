@@ -46,6 +46,7 @@ class EncoderScorer(Scorer):
         self.batch_size = batch_size
         self._library = library_embeddings
         self._classic_index: Any = None
+        self._approximate: Any = None  # the approximate index over `_classic_index`, when a ranking asks for it
 
     def settings(self) -> dict[str, Any]:
         from llm4ms.data.shared import portable_path
@@ -71,7 +72,7 @@ class EncoderScorer(Scorer):
             self._library = self._encode(library)
         self.n_library = self._library.shape[0]
         self._spectra = list(library)
-        self._classic_index = None
+        self._classic_index = self._approximate = None
         self._masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library],
                                 dtype=np.float64)
         return self
@@ -101,9 +102,17 @@ class EncoderScorer(Scorer):
 
             if self._classic_index is None or self._classic_index.name != ranking.classic:
                 self._classic_index = ClassicIndex(ranking.classic, self._spectra)
-            classic_fn = self._classic_index.scores
+                self._approximate = None
+            retrieval = self._classic_index
+            if ranking.classic_approximate:
+                from llm4ms.library.classic_retrieval import ApproximateClassicIndex
+
+                if self._approximate is None:
+                    self._approximate = ApproximateClassicIndex.build(self._classic_index)
+                retrieval = self._approximate
+            classic_fn = retrieval.scores
             if candidates is None:  # a filter already searches its candidates exactly
-                extra = self._classic_index.top(queries, ranking.classic_depth)
+                extra = retrieval.top(queries, ranking.classic_depth)
 
                 def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
                     return self._library[cand] @ q[row]

@@ -54,7 +54,7 @@ class Library:
         self._finder = CandidateFinder(self.masses, self._files.precursors, self._files.ion_modes)
         self._index = None
         self._encoder = None
-        self._classic_indexes: dict[str, Any] = {}  # score name -> ClassicIndex, built on first use
+        self._classic_indexes: dict[tuple[str, bool], Any] = {}  # (score, approximate) -> its retrieval
         self._structures: dict[str, Any] = {}  # fingerprint settings -> the kept StructureBits (or None)
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
@@ -263,10 +263,11 @@ class Library:
             classic_fn = self._classic_fn(ranking.classic)
             extra = embedding_fn = None
             if ranking.classic_retrieval:
-                classic_fn = self.classic_index(ranking.classic).scores
+                retrieval = self.classic_index(ranking.classic, ranking.classic_approximate)
+                classic_fn = retrieval.scores
                 if mass_tolerance is None and precursor_tolerance is None and ion_mode is None:
                     # (a filter already searches its candidates exactly)
-                    extra = self.classic_index(ranking.classic).top(queries, ranking.classic_depth)
+                    extra = retrieval.top(queries, ranking.classic_depth)
 
                     def embedding_fn(row: int, idx: np.ndarray) -> np.ndarray:
                         order = np.argsort(idx)
@@ -337,14 +338,16 @@ class Library:
             best_s = np.take_along_axis(all_s, top, axis=1)
         return best_i, best_s
 
-    def classic_index(self, name: str):
-        """Retrieval by the classic score `name` (`llm4ms.library.classic_retrieval`: exhaustive for libraries up to
-        its limit, approximate above), built on first use and kept with the library."""
+    def classic_index(self, name: str, approximate: bool = False):
+        """Retrieval by the classic score `name`: exhaustive, or through the approximate index kept beside the
+        library (`llm4ms.library.classic_retrieval`); built on first use and kept with the library object."""
         from llm4ms.library.classic_retrieval import classic_retrieval
 
-        if name not in self._classic_indexes:
-            self._classic_indexes[name] = classic_retrieval(self.folder, self.manifest, self._files, name)
-        return self._classic_indexes[name]
+        if (name, approximate) not in self._classic_indexes:
+            exact = self._classic_indexes.get((name, False))
+            self._classic_indexes[name, approximate] = classic_retrieval(self.folder, self.manifest, self._files,
+                                                                         name, approximate, exact)
+        return self._classic_indexes[name, approximate]
 
     def _structure_bits(self, config: Any, idx: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """The candidates' structure bits if this library keeps them for `config` (`prepare_search`), else None."""
@@ -356,22 +359,21 @@ class Library:
         bits = self._structures[key]
         return None if bits is None else bits(idx)
 
-    def prepare_search(self, encoder: Any = None, processes: Optional[int] = None, progress: Any = None) -> list[str]:
-        """Build what the model's ranking needs to search a large library fast, kept beside it: the approximate
-        classic-score index (above `classic_retrieval.EXHAUSTIVE_LIMIT` spectra) and, for a learned re-ranker,
-        the candidates' structure fingerprints. Returns what was built (nothing for a small library)."""
-        from llm4ms.library.classic_retrieval import EXHAUSTIVE_LIMIT
-        from llm4ms.library.structure_cache import build_structure_bits, load_structure_bits
+    def prepare_search(self, encoder: Any = None, approximate_classic: bool = False, processes: Optional[int] = None,
+                       progress: Any = None) -> list[str]:
+        """Build what the model's ranking needs to search a large library fast, kept beside it: for a learned
+        re-ranker the candidates' structure fingerprints (libraries above `structure_cache.KEEP_ABOVE` spectra;
+        no effect on the hits), and with `approximate_classic` the approximate classic-score index (for
+        ``--approximate-classic``). Returns what was built or found ready."""
+        from llm4ms.library.structure_cache import KEEP_ABOVE, build_structure_bits, load_structure_bits
         from llm4ms.reranker import load_reranker
 
         ranking = model_ranking(self.encoder(encoder))
-        if len(self) <= EXHAUSTIVE_LIMIT:
-            return []
         done = []
-        if ranking.classic_retrieval:
-            self.classic_index(ranking.classic)
+        if approximate_classic and ranking.fusion < 1.0:
+            self.classic_index(ranking.classic, approximate=True)
             done.append(f"approximate {ranking.classic} index")
-        if ranking.reranker and self._files.with_structure():
+        if ranking.reranker and len(self) > KEEP_ABOVE and self._files.with_structure():
             config = load_reranker(ranking.reranker).fingerprint_model.config
             if load_structure_bits(self.folder, self.manifest, config) is None:
                 smiles = self._files.table.column("smiles").to_pylist()
@@ -384,9 +386,12 @@ class Library:
         """Library rows `idx` as spectra with their SMILES and prediction confidence (what the learned
         re-ranker reads)."""
         rows = self.metadata_rows([int(i) for i in idx])
-        return [self._stored(i, {key: row.get(key) for key in ("smiles", CONFIDENCE_KEY)
-                                 if row.get(key) is not None and row.get(key) == row.get(key)})
-                for i, row in zip(idx, rows)]
+        offsets, mz, intensities = self._files.gathered_peaks(idx)
+        mz, intensities = mz.astype(np.float64), intensities.astype(np.float64)
+        return [Spectrum(mz[start:end], intensities[start:end],
+                         {key: row.get(key) for key in ("smiles", CONFIDENCE_KEY)
+                          if row.get(key) is not None and row.get(key) == row.get(key)})
+                for start, end, row in zip(offsets[:-1], offsets[1:], rows)]
 
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses); the

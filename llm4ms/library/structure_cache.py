@@ -29,6 +29,9 @@ from llm4ms.utils import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 FOLDER = "structures"
+#: `Library.prepare_search` keeps the bits of libraries above this size (smaller ones: computed per candidate,
+#: cached in memory, which costs a few seconds per search session)
+KEEP_ABOVE = 300_000
 PART = 20_000  # SMILES per resumable part
 
 
