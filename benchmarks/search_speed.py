@@ -5,7 +5,8 @@
 Measures, on the spectra stored in LIB_DIR (built by `llm4ms embed`):
 - llm4ms end to end: embed the queries with the library's model + search its FAISS index;
 - llm4ms default search: `Library.search` with the model's ranking (retrieval by embedding and classic score,
-  fused re-scoring, molecular-ion prior), as `llm4ms search` runs it; the classic index build apart;
+  fused re-scoring, molecular-ion prior, learned re-ranker), as `llm4ms search` runs it; the classic index build
+  apart; and the same with ``--approximate-classic``;
 - llm4ms index search alone (queries already embedded), for the library's index and exact flat search,
   with recall@10 of the library's index against exact search;
 - Flash entropy search (ms-entropy open search: EI has no precursor), one query at a time as the package
@@ -72,22 +73,26 @@ def time_llm4ms(library, queries, k: int) -> dict:
     return out
 
 
-def time_ranked(library, queries, k: int) -> dict:
-    """`Library.search` with the model's own ranking, as `llm4ms search` runs it: the first call also builds the
-    library's peak matrix for classic retrieval (timed apart, with its memory), the second is the steady state."""
+def time_ranked(library, queries, k: int, approximate: bool = False) -> dict:
+    """`Library.search` with the model's own ranking, as `llm4ms search` runs it (with `approximate`: as
+    ``--approximate-classic`` runs it): the first call also builds the library's peak matrix for classic retrieval
+    (or reads the approximate index kept beside the library; timed apart, with its memory), the second is the
+    steady state."""
+    from dataclasses import replace
+
     from llm4ms.ranking import model_ranking
 
-    ranking = model_ranking(library.encoder())
+    ranking = replace(model_ranking(library.encoder()), classic_approximate=approximate)
     out = {"ranking": ranking.describe()}
     if ranking.classic_retrieval:
         before = rss_mb()
         t0 = time.perf_counter()
-        library.classic_index(ranking.classic)
+        library.classic_index(ranking.classic, approximate)
         out["classic_index_build_s"] = time.perf_counter() - t0
         out["classic_index_rss_growth_mb"] = rss_mb() - before
-    library.search(queries[:8], k=k)
+    library.search(queries[:8], k=k, ranking=ranking)
     t0 = time.perf_counter()
-    library.search(queries, k=k)
+    library.search(queries, k=k, ranking=ranking)
     out["queries_per_s"] = len(queries) / (time.perf_counter() - t0)
     return out
 
@@ -142,7 +147,7 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--wcs-subset", type=int, default=100_000)
     parser.add_argument("--entropy-limit", type=int, help="index only the first N library spectra for entropy")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: ranked,entropy,wcs")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: ranked,approximate,entropy,wcs")
     parser.add_argument("--name")
     args = parser.parse_args()
     import faiss
@@ -165,6 +170,9 @@ def main() -> int:
     if "ranked" not in skip:
         result["llm4ms_ranked"] = time_ranked(library, queries, args.k)
         print(f"llm4ms ranked: {result['llm4ms_ranked']}", file=sys.stderr)
+    if "approximate" not in skip:
+        result["llm4ms_ranked_approximate"] = time_ranked(library, queries, args.k, approximate=True)
+        print(f"llm4ms ranked, approximate classic: {result['llm4ms_ranked_approximate']}", file=sys.stderr)
     if "entropy" not in skip:
         result["entropy"] = time_entropy(library, queries, args.k, args.entropy_limit)
         print(f"entropy: {result['entropy']}", file=sys.stderr)
@@ -176,6 +184,8 @@ def main() -> int:
     rows = [("llm4ms end to end (embed + index)", ll["end_to_end_queries_per_s"]),
             *([("llm4ms default search (embed + ranking: " + result["llm4ms_ranked"]["ranking"] + ")",
                 result["llm4ms_ranked"]["queries_per_s"])] if "llm4ms_ranked" in result else []),
+            *([("llm4ms search --approximate-classic", result["llm4ms_ranked_approximate"]["queries_per_s"])]
+              if "llm4ms_ranked_approximate" in result else []),
             (f"llm4ms index search alone ({ll['index']})", ll["index_search_queries_per_s"]),
             ("llm4ms exact flat search alone", ll["flat_search_queries_per_s"])]
     if ent:

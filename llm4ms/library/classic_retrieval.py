@@ -6,16 +6,17 @@ query: about 2 ms at 100k spectra, 20 ms at 1 M on one core, most of a million-s
 matrix is built from its stored arrays in ~20 s at 1 M (`peak_matrix`). With ``Ranking.classic_approximate``
 (``llm4ms search --approximate-classic``) the library's weight vectors are projected on their 256 leading
 *uncentred* principal directions (an orthogonal projection, so inner products are kept as far as the kept
-directions carry them), given one more coordinate that makes every stored vector unit length again
-(`_with_residual`), and searched with a FAISS IVF (L2) index of 8-bit scalar-quantised codes (about 270 MB at
-1 M); its candidates are then ordered by the exact score from the sparse rows, so every score a hit shows is
-exact. Recall against exhaustive retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library it is 5.6x faster end to end and loses 1.3
-R@1 points (the top 50 the re-ranker reads differs for about one query in ten), so it is not the default.
+directions carry them) and searched with a FAISS IVF inner-product index of 8-bit scalar-quantised codes (about
+270 MB at 1 M; an L2 index over the projections completed to unit length found no more and ran 8x slower); its
+candidates are then ordered by the exact score from the sparse rows, so every score a hit shows is exact. Recall
+against exhaustive retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library
+it is 5.6x faster end to end and loses 1.3 R@1 points (the top 50 the re-ranker reads differs for about one
+query in ten), so it is not the default.
 
 FAISS and numpy do all the work; what is written here is only what neither has: the uncentred projection of a
 sparse matrix and the cache of the built index beside the library (``classic_<score>/`` in the library folder,
-keyed by the peaks' checksums, so a changed library is never served a stale index; written atomically, skipped
-when the folder is read-only).
+keyed by the peaks' checksums, so a changed library is never served a stale index; written atomically, kept in
+memory only when the folder is read-only).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from llm4ms.utils import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 #: bump when the approximate index's recipe changes (a cached index of another version is rebuilt)
-FORMAT_VERSION = 2
+FORMAT_VERSION = 1
 
 
 def peak_matrix(files: Any, name: str, block: int = 100_000) -> ClassicIndex:
@@ -78,7 +79,7 @@ class ApproximateClassicIndex:
         n = min(n, len(self))
         mz_power, intensity_power, square = self.exact.weighting
         dense = weighted_matrix(queries, mz_power, intensity_power, self.exact.max_mz).toarray()
-        _, found = self.index.search(_with_residual(dense @ self.projection, query=True), n)
+        _, found = self.index.search(np.ascontiguousarray(dense @ self.projection, dtype=np.float32), n)
         out = np.full((len(queries), n), -1, dtype=np.int64)
         for row, cand in enumerate(found):
             cand = cand[cand >= 0]
@@ -102,10 +103,10 @@ class ApproximateClassicIndex:
         gram = np.asarray((rows.T @ rows).todense(), dtype=np.float64)
         _, vectors = np.linalg.eigh(gram)
         projection = np.ascontiguousarray(vectors[:, ::-1][:, :dim], dtype=np.float32)
-        index = faiss.index_factory(dim + 1, f"IVF{nlist},SQ8", faiss.METRIC_L2)
-        index.train(_with_residual(rows @ projection))
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.train(np.asarray(rows @ projection, dtype=np.float32))
         for start in range(0, n, 100_000):
-            index.add(_with_residual(exact.matrix[start:start + 100_000] @ projection))
+            index.add(np.asarray(exact.matrix[start:start + 100_000] @ projection, dtype=np.float32))
         return cls(exact, projection, index, nprobe or min(nlist, max(32, math.ceil(nlist / NPROBE_SHARE))))
 
     # ---- the cache beside the library ------------------------------------------------------------
@@ -134,22 +135,9 @@ class ApproximateClassicIndex:
         except (OSError, ValueError, RuntimeError, AttributeError):
             return None
         if (index.ntotal != len(exact) or projection.shape[0] != exact.matrix.shape[1]
-                or index.d != projection.shape[1] + 1):
+                or index.d != projection.shape[1]):
             return None
         return cls(exact, projection, index, int(record.get("nprobe", 64)))
-
-
-def _with_residual(projected: np.ndarray, query: bool = False) -> np.ndarray:
-    """Projected vectors plus one coordinate: the norm of what the projection dropped (0 for queries).
-
-    Library rows are unit vectors, so with it every stored vector has norm 1 and, for one query, the L2 order
-    of the index equals the order of the projected inner product; the IVF lists are then plain L2 k-means
-    cells, which inner-product lists over vectors of uneven norm are not (they missed neighbours).
-    """
-    projected = np.asarray(projected, dtype=np.float32)
-    extra = np.zeros((projected.shape[0], 1), dtype=np.float32) if query else \
-        np.sqrt(np.clip(1.0 - np.sum(projected * projected, axis=1, keepdims=True), 0.0, None))
-    return np.ascontiguousarray(np.hstack([projected, extra]), dtype=np.float32)
 
 
 def cache_key(manifest: Any, name: str) -> str:
