@@ -69,6 +69,18 @@ def _peaky(n: int, seed: int) -> list[Spectrum]:
     return out
 
 
+def test_exhaustive_top_in_threaded_row_parts_equals_one_part():
+    library, queries = _peaky(900, 5), _peaky(30, 6)
+    for name in ("cosine_sqrt", "wcs"):
+        index = ClassicIndex(name, library)
+        single = index.top(queries, 40, threads=1)
+        assert (index.top(queries, 40, threads=3, block=7) == single).all()
+        assert (index.top(queries, 500, threads=4)[:, :40] == single).all()  # parts smaller than n
+        for query, row in zip(queries[:5], single):
+            s = scores(name, query, library)
+            assert np.allclose(s[row], np.sort(s)[::-1][:40], atol=1e-7)
+
+
 def test_approximate_index_finds_the_exact_top_and_orders_by_the_exact_score(tmp_path):
     library, queries = _peaky(3000, 0), _peaky(40, 1)
     exact = ClassicIndex("cosine_sqrt", library)

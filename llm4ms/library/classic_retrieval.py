@@ -77,15 +77,13 @@ class ApproximateClassicIndex:
     def top(self, queries: Sequence[Spectrum], n: int) -> np.ndarray:
         """(len(queries), n) library indices by the exact score among the index's candidates (-1 = none)."""
         n = min(n, len(self))
-        mz_power, intensity_power, square = self.exact.weighting
+        mz_power, intensity_power, _ = self.exact.weighting
         dense = weighted_matrix(queries, mz_power, intensity_power, self.exact.max_mz).toarray()
         _, found = self.index.search(np.ascontiguousarray(dense @ self.projection, dtype=np.float32), n)
         out = np.full((len(queries), n), -1, dtype=np.int64)
-        for row, cand in enumerate(found):
+        for row, (query, cand) in enumerate(zip(queries, found)):
             cand = cand[cand >= 0]
-            exact = np.asarray(self.exact.matrix[cand] @ dense[row], dtype=np.float32)
-            exact = exact * exact if square else exact
-            out[row, :cand.size] = cand[np.lexsort((cand, -exact))]
+            out[row, :cand.size] = cand[np.lexsort((cand, -self.exact.scores(query, cand)))]
         return out
 
     @classmethod

@@ -396,17 +396,16 @@ class Library:
     def _classic_fn(self, name: str):
         """Classic scores of a query against stored library peaks (the same score evaluation uses); the
         sparse-product scores straight from the stored arrays, the others through spectra."""
-        from llm4ms.similarity.classic import PRESETS, cosine_block, weighted_matrix, weighted_matrix_from_peaks
-        from llm4ms.similarity.named import scores
+        from llm4ms.similarity.classic import PRESETS, weighted_matrix_from_peaks
+        from llm4ms.similarity.named import ClassicIndex, scores
 
-        if name not in PRESETS:
+        if not ClassicIndex.supports(name):
             return lambda query, idx: scores(name, query, [self._stored(i) for i in idx])
-        mz_power, intensity_power, square = PRESETS[name]
+        mz_power, intensity_power, _ = PRESETS[name]
 
         def classic(query: Spectrum, idx: np.ndarray) -> np.ndarray:
             rows = weighted_matrix_from_peaks(*self._files.gathered_peaks(idx), mz_power, intensity_power)
-            out = cosine_block(rows, weighted_matrix([query], mz_power, intensity_power))[0]
-            return out * out if square else out
+            return ClassicIndex.from_matrix(name, rows).scores(query, np.arange(len(idx)))
 
         return classic
 
