@@ -10,7 +10,7 @@ directions carry them) and searched with a FAISS IVF inner-product index of 8-bi
 270 MB at 1 M; an L2 index over the projections completed to unit length found no more and ran 8x slower); its
 candidates are then ordered by the exact score from the sparse rows, so every score a hit shows is exact. Recall
 against exhaustive retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library
-it is 5.6x faster end to end and loses 1.3 R@1 points (the top 50 the re-ranker reads differs for about one
+it is 4x faster end to end and loses 1.3 R@1 points (the top 50 the re-ranker reads differs for about one
 query in ten), so it is not the default.
 
 FAISS and numpy do all the work; what is written here is only what neither has: the uncentred projection of a
@@ -112,6 +112,7 @@ class ApproximateClassicIndex:
         import faiss
 
         folder.mkdir(exist_ok=True)
+        (folder / "key.json").unlink(missing_ok=True)  # no moment with a key over another index's files
         with atomic_path(folder / "projection.npy") as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, self.projection)

@@ -360,7 +360,7 @@ class Library:
         return None if bits is None else bits(idx)
 
     def prepare_search(self, encoder: Any = None, approximate_classic: bool = False, processes: Optional[int] = None,
-                       progress: Any = None) -> list[str]:
+                       show_progress: Optional[bool] = None) -> list[str]:
         """Build what the model's ranking needs to search a large library fast, kept beside it: for a learned
         re-ranker the candidates' structure fingerprints (libraries above `structure_cache.KEEP_ABOVE` spectra;
         no effect on the hits), and with `approximate_classic` the approximate classic-score index (for
@@ -377,7 +377,7 @@ class Library:
             config = load_reranker(ranking.reranker).fingerprint_model.config
             if load_structure_bits(self.folder, self.manifest, config) is None:
                 smiles = self._files.table.column("smiles").to_pylist()
-                build_structure_bits(self.folder, self.manifest, smiles, config, processes, progress)
+                build_structure_bits(self.folder, self.manifest, smiles, config, processes, show_progress)
             self._structures.pop(repr(config), None)
             done.append("structure fingerprints")
         return done

@@ -84,8 +84,10 @@ def _part(args: tuple[Sequence[Optional[str]], FingerprintConfig]) -> tuple[np.n
 
 
 def build_structure_bits(folder: Path, manifest: Any, smiles: Sequence[Optional[str]], config: FingerprintConfig,
-                         processes: Optional[int] = None, progress: Any = None) -> StructureBits:
+                         processes: Optional[int] = None, show_progress: Optional[bool] = None) -> StructureBits:
     """Compute and keep the bits of every library SMILES; parts already written by an interrupted run are kept."""
+    from llm4ms.progress import Progress
+
     cache = Path(folder) / FOLDER
     key = cache_key(manifest, config)
     parts = cache / f"parts-{key[:16]}"
@@ -93,13 +95,15 @@ def build_structure_bits(folder: Path, manifest: Any, smiles: Sequence[Optional[
     todo = [start for start in range(0, len(smiles), PART) if not (parts / f"{start:012d}.npz").is_file()]
     processes = processes or max(1, min(len(todo), os.cpu_count() or 1))
     jobs = ((list(smiles[start:start + PART]), config) for start in todo)
-    with ProcessPoolExecutor(processes) if processes > 1 else _Serial() as pool:
+    done = len(smiles) - sum(min(PART, len(smiles) - start) for start in todo)
+    with ProcessPoolExecutor(processes) if processes > 1 else _Serial() as pool, \
+            Progress(len(smiles), "structure fingerprints", "structures", show_progress, initial=done) as progress:
         for start, (bits, parsed) in zip(todo, pool.map(_part, jobs)):
             with atomic_path(parts / f"{start:012d}.npz") as tmp:
                 with open(tmp, "wb") as handle:
                     np.savez(handle, bits=bits, parsed=parsed)
-            if progress is not None:
-                progress(min(start + PART, len(smiles)), len(smiles))
+            progress.update(len(parsed))
+    (cache / "key.json").unlink(missing_ok=True)  # the bits change below: no moment with a key over other bits
     loaded = [np.load(parts / f"{start:012d}.npz") for start in range(0, len(smiles), PART)]
     for name in ("bits", "parsed"):
         with atomic_path(cache / f"{name}.npy") as tmp:
