@@ -168,7 +168,10 @@ def test_search_ranking_overrides_classic_retrieval_and_mass_terms(setup, capsys
     with caplog.at_level(logging.INFO, logger="llm4ms"):
         assert main(args + ["--classic-depth", "30"]) == 0
         assert main(args + ["--classic-depth", "0"]) == 0
+        assert main(args + ["--classic-depth", "30", "--approximate-classic"]) == 0
     described = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ranking:")]
     assert "+ top 30 by cosine_sqrt" in described[0] and "by cosine_sqrt" not in described[1].split("(")[1]
+    assert "+ top 30 by cosine_sqrt (approximate)" in described[2]
+    assert (root / "lib" / "classic_cosine_sqrt" / "key.json").is_file()  # kept beside the library
     assert main(args + ["--classic-depth", "-1"]) == 2
     assert "classic_depth must be >= 0" in capsys.readouterr().err

@@ -368,6 +368,8 @@ class Library:
         from llm4ms.library.structure_cache import KEEP_ABOVE, build_structure_bits, load_structure_bits
         from llm4ms.reranker import load_reranker
 
+        if not approximate_classic and len(self) <= KEEP_ABOVE:
+            return []  # nothing to keep (and no need to open the model)
         ranking = model_ranking(self.encoder(encoder))
         done = []
         if approximate_classic and ranking.fusion < 1.0:
