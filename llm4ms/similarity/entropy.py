@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
-from llm4ms.similarity.classic import nominal_peaks, nominal_rows
+from llm4ms.similarity.classic import nominal_rows
 from llm4ms.spectrum import Spectrum
 
 #: Default settings shared by pair scoring and the Flash entropy index.
@@ -27,8 +27,7 @@ ENTROPY_MAX_MZ = 5000
 
 def entropy_peaks(spectrum: Spectrum) -> np.ndarray:
     """(n, 2) float32 ``[m/z, intensity]`` nominal peaks, base peak 1, as ms-entropy takes them."""
-    bins, inten = nominal_peaks(spectrum, max_mz=ENTROPY_MAX_MZ)
-    return np.column_stack([bins.astype(np.float32), inten.astype(np.float32)])
+    return _many_entropy_peaks([spectrum])[0]
 
 
 def _many_entropy_peaks(spectra: Sequence[Spectrum]) -> list[np.ndarray]:
