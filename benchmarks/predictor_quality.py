@@ -93,6 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--split", choices=("validation", "test"), default="test",
                    help="which held-out compounds to score (choose models on validation; default test)")
+    p.add_argument("--references", default=None,
+                   help="mix in measured reference spectra: 'train' (the TRAIN split of --data) or a spectrum file "
+                        "(llm4ms.predict.references)")
     p.add_argument("--out", type=Path, default=None,
                    help="result JSON (default benchmarks/results/predictor_quality.json for the test split, "
                         "predictor_quality_validation.json for the validation split)")
@@ -103,6 +106,10 @@ def main(argv=None) -> int:
     args.data = args.data or shared_path(*DATA)
     torch.set_num_threads(args.threads)
     predictor = EIPredictor.from_pretrained(args.model)
+    if args.references:
+        from llm4ms.predict.training import train_split_spectra
+
+        predictor.use_references(train_split_spectra(args.data) if args.references == "train" else args.references)
 
     train_sum, n_train = np.zeros(MAX_MZ + 1), 0
     test_vecs, test_keys, smiles_of = [], [], {}

@@ -3,6 +3,11 @@ predictor (same measured queries, same candidate structures, only the predicted 
 
     python benchmarks/predictor_recall.py --predictors bundled,work_data/predictor/NEW --split validation --sizes 10k
     python benchmarks/predictor_recall.py --predictors bundled,llm4ms/resources/predictor --split test --sizes 10k,100k
+    python benchmarks/predictor_recall.py --predictors bundled,bundled+ref --references train --split validation
+
+An entry ending in `+ref` is that predictor mixing in the measured spectra of --references ('train': the TRAIN
+split of the shared MassBank EI set, never a query compound; or a spectrum file), see
+`llm4ms.predict.references`.
 
 For each predictor the library's structures (targets + decoys of `data_prep/build_benchmark.py`, taken from
 --data) are predicted into their own folder (work_data/benchmark_predictors/<identity>/, resumable), and
@@ -30,11 +35,19 @@ RESULTS = ROOT / "benchmarks" / "results"
 SHARED_INPUTS = ("queries.msp", "targets.tsv")
 
 
-def predictor_identity(reference: str) -> tuple[str, str]:
-    """(identity, folder or 'bundled') of a predictor reference; 'bundled' = the weights shipped in the package."""
+def predictor_identity(reference: str, references: str | None = None) -> tuple[str, str]:
+    """(identity, label) of a predictor entry; 'bundled' = the weights shipped in the package, a `+ref` suffix
+    = with `references` mixed in (the identity then names them too)."""
     from llm4ms.predict import EIPredictor
+    from llm4ms.predict.training import resolve_references
 
-    predictor = EIPredictor.from_pretrained(None if reference == "bundled" else reference)
+    folder = reference.removesuffix("+ref")
+    predictor = EIPredictor.from_pretrained(None if folder == "bundled" else folder)
+    if reference.endswith("+ref"):
+        if not references:
+            raise SystemExit(f"{reference}: a '+ref' predictor needs --references")
+        predictor.use_references(resolve_references(references))
+        return predictor.identity[:12] + "-ref" + predictor.references.identity, reference
     return predictor.identity[:12], reference
 
 
@@ -62,11 +75,13 @@ def main(argv=None) -> int:
     parser.add_argument("--prior", default="off",
                         help="recall.py's --prior for every method: off (the scores as users run them) or model")
     parser.add_argument("--name", default=None, help="result name (default predictor_recall_<split>)")
+    parser.add_argument("--references", default=None,
+                        help="reference spectra of the '+ref' entries: 'train' or a spectrum file")
     args = parser.parse_args(argv)
 
     rows, t0 = [], time.perf_counter()
     for reference in [p.strip() for p in args.predictors.split(",") if p.strip()]:
-        identity, label = predictor_identity(reference)
+        identity, label = predictor_identity(reference, args.references)
         folder = args.work / identity
         for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
             prepare(args.data, folder, args.split, size)
@@ -74,8 +89,11 @@ def main(argv=None) -> int:
             command = [sys.executable, str(ROOT / "benchmarks" / "recall.py"), "--benchmark", "insilico",
                        "--split", args.split, "--size", size, "--methods", args.methods, "--prior", args.prior,
                        "--data", str(folder), "--threads", str(args.threads), "--name", name]
-            if reference != "bundled":
-                command += ["--predictor", reference]
+            folder_name = reference.removesuffix("+ref")
+            if folder_name != "bundled":
+                command += ["--predictor", folder_name]
+            if reference.endswith("+ref"):
+                command += ["--predictor-references", args.references]
             done = subprocess.run(command, cwd=ROOT)
             if done.returncode != 0:
                 return done.returncode

@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--methods", default=CLASSIC)
     parser.add_argument("--model", help="encoder for method llm4ms (default: the bundled model)")
     parser.add_argument("--predictor", help="EIPredictor folder for building the in-silico library")
+    parser.add_argument("--predictor-references", default=None,
+                        help="reference spectra the predictor mixes in: 'train' (the TRAIN split) or a spectrum file")
     parser.add_argument("--data", default=str(ROOT / "work_data" / "benchmark"))
     parser.add_argument("--mass-tolerance", type=float, default=0.5)
     parser.add_argument("--spec2vec-iterations", type=int, default=30)
@@ -65,7 +67,8 @@ def main() -> int:
         queries_path, library_path = folder / "queries.msp", folder / f"library_{args.size}.msp"
         if not library_path.exists():
             builder.build_decoys(data, args.split, [args.size])
-            builder.build_predicted(data, args.split, [args.size], predictor_path=args.predictor)
+            builder.build_predicted(data, args.split, [args.size], predictor_path=args.predictor,
+                                    references=args.predictor_references)
         if not library_path.exists():
             print(f"{library_path} missing: predicted library not built (predictor unavailable?)", file=sys.stderr)
             return 2

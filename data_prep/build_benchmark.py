@@ -226,7 +226,9 @@ def build_decoys(out: Path, split: str, sizes: Sequence[str]) -> None:
 
 
 def build_predicted(out: Path, split: str, sizes: Sequence[str], part_size: int = 5000,
-                    predictor_path: Optional[str] = None) -> None:
+                    predictor_path: Optional[str] = None, references: Optional[str] = None) -> None:
+    """Predict each size's targets + decoys into library_<size>.msp (resumable parts); `references`
+    ('train' or a spectrum file) makes the predictor mix in measured analogues (`EIPredictor.use_references`)."""
     try:
         from llm4ms.predict import EIPredictor
     except ImportError as err:
@@ -253,6 +255,10 @@ def build_predicted(out: Path, split: str, sizes: Sequence[str], part_size: int 
 
                 try:
                     predictor = EIPredictor.from_pretrained(predictor_path)
+                    if references:
+                        from llm4ms.predict.training import resolve_references
+
+                        predictor.use_references(resolve_references(references))
                 except Llm4msError as err:
                     logger.warning("no predictor weights (%s): decoy lists are written; run `predict` later", err)
                     return
@@ -283,6 +289,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--split", default="test", choices=("train", "validation", "test", "all"))
     parser.add_argument("--sizes", default="10k,100k", help="in-silico library sizes: 10k, 100k, 1m")
     parser.add_argument("--predictor", help="EIPredictor folder (default: the bundled weights)")
+    parser.add_argument("--predictor-references", default=None,
+                        help="reference spectra mixed into predictions: 'train' (the TRAIN split) or a spectrum file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -297,7 +305,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.step in ("decoys", "all"):
         build_decoys(out, args.split, sizes)
     if args.step in ("predict", "all"):
-        build_predicted(out, args.split, sizes, predictor_path=args.predictor)
+        build_predicted(out, args.split, sizes, predictor_path=args.predictor,
+                        references=args.predictor_references)
     return 0
 
 

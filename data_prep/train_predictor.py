@@ -97,6 +97,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "with ionization energy >= this (eV); default: none")
     p.add_argument("--no-member-folders", action="store_true",
                    help="with --members > 1, do not also save each member under OUT/members (the shipped copy)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="> 0: keep (and validate) an exponential moving average of the weights, this decay per step")
+    p.add_argument("--energy-conditioning", action="store_true",
+                   help="keep the extra records' ionization energies: they train through per-energy-group "
+                        "scale/shift of the last hidden layer (training only; the saved predictor is unchanged) "
+                        "and the nominal set's own compounds join with their other-energy records")
     p.add_argument("--pseudo", type=Path, nargs="*", default=None,
                    help="teacher-labelled structures (.npz from data_prep/train_teacher.py label) to add to TRAIN")
     p.add_argument("--pseudo-weight", type=float, default=0.5, help="loss weight of a teacher-labelled row")
@@ -111,7 +117,10 @@ def main(argv=None) -> int:
         return combine(args)
     torch.set_num_threads(args.threads)
     featurizer = FeaturizerSettings(n_bits=args.n_bits, extra=tuple(args.extra))
-    table, n_extra = training_table(featurizer, args.data, args.extra_data_min_ev, args.licenses, args.jobs)
+    if args.energy_conditioning and args.extra_data_min_ev is None:
+        raise SystemExit("--energy-conditioning needs --extra-data-min-ev (the lowest energy to add)")
+    table, n_extra = training_table(featurizer, args.data, args.extra_data_min_ev, args.licenses, args.jobs,
+                                    energy_conditioning=args.energy_conditioning)
     pseudo = load_pseudo_labels(args.pseudo, featurizer, args.pseudo_weight, args.pseudo_max, table.keys) \
         if args.pseudo else None
     members, results = [], []
@@ -122,7 +131,7 @@ def main(argv=None) -> int:
                                  mass_margin=args.mass_margin, arch=args.arch, n_experts=args.n_experts)
         settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, patience=args.patience,
-                                 max_minutes=args.max_minutes, seed=seed,
+                                 max_minutes=args.max_minutes, seed=seed, ema=args.ema,
                                  loss=LossSettings(weighted_share=args.weighted_share,
                                                    linear_share=args.linear_share))
         results.append(train(member, table, settings, pseudo=pseudo))
@@ -169,8 +178,11 @@ def main(argv=None) -> int:
         v2.append(f"- exact isotope envelope of the formula written at m/z M..M+{args.mass_margin} "
                   f"(mode {args.isotope_envelope})")
     if n_extra:
-        v2.append(f"- {n_extra} extra TRAIN spectra (new compounds) from massbank_ei_all.msp records outside "
-                  f"the nominal set, ionization energy >= {args.extra_data_min_ev:g} eV")
+        v2.append(f"- {n_extra} extra TRAIN spectra from massbank_ei_all.msp records outside the nominal set, "
+                  f"ionization energy >= {args.extra_data_min_ev:g} eV" + (
+                      " (energy-conditioned: each energy group trains through its own scale/shift of the last "
+                      "hidden layer; predictions are the 70 eV group)" if args.energy_conditioning
+                      else " (new compounds, taken as 70 eV)"))
     if args.members > 1:
         v2.append(f"- ensemble of {args.members} seeds ({args.seed}..{args.seed + args.members - 1}), averaged "
                   "in sqrt space; each spectrum carries `PredictionConfidence` (mean cosine of the members "

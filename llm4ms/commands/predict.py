@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--rejects", type=Path, default=None, help="also write skipped rows with reasons (TSV)")
     p.add_argument("--restart", action="store_true", help="discard the parts of an earlier run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--references", type=Path, default=None, metavar="SPECTRA",
+                   help="measured 70 eV spectra with structures (MSP/MGF/...: MassBank, NIST, in-house): each "
+                        "prediction is mixed with those of its most similar reference compounds")
     p.set_defaults(func=run)
 
 
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
     predictor = EIPredictor.from_pretrained(args.model)
+    if args.references is not None:
+        refs = predictor.use_references(args.references, n_jobs=args.jobs)
+        print(f"llm4ms predict: {len(refs.keys)} reference compounds ({refs.n_spectra} spectra) from "
+              f"{args.references}")
     result = predict_file(predictor, args.smiles, args.out, smiles_column=args.smiles_column,
                           id_column=args.id_column, name_column=args.name_column, batch_size=args.batch_size,
                           n_jobs=args.jobs, limit=args.limit, chunk_size=args.chunk_size,

@@ -128,7 +128,10 @@ class NEIMSModel(nn.Module):
         self.gate = nn.Linear(width, config.n_bins)
 
     def forward(self, features: torch.Tensor, mol_mass: torch.Tensor) -> torch.Tensor:
-        h = self.body(features)
+        return self.decode(self.body(features), mol_mass)
+
+    def decode(self, h: torch.Tensor, mol_mass: torch.Tensor) -> torch.Tensor:
+        """Hidden state -> spectrum (heads, gate, mass mask); training may condition `h` first."""
         fwd = self.forward_head(h)
         rev = reverse_to_mz(self.reverse_head(h), mol_mass)
         g = torch.sigmoid(self.gate(h))

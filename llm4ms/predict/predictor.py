@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from llm4ms.predict.isotopes import apply_envelope, isotope_envelope
 from llm4ms.predict.model import ModelConfig, NEIMSEnsemble, NEIMSModel, build_model
 from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 from llm4ms.utils import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from llm4ms.predict.references import BlendSettings, ReferenceSpectra
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "resources" / "predictor"
 CONFIG_NAME = "config.json"
@@ -94,6 +97,27 @@ class EIPredictor:
         self.featurizer = featurizer
         self.output = output
         self.info = dict(info or {})
+        #: measured spectra of reference compounds mixed into each prediction (`use_references`); None = off
+        self.references: Optional["ReferenceSpectra"] = None
+
+    def use_references(self, source: str | Path | Iterable[Spectrum], settings: Optional["BlendSettings"] = None,
+                       n_jobs: int = 1) -> "ReferenceSpectra":
+        """Mix the measured spectra of the most similar compounds of `source` (a spectrum file or spectra)
+        into every prediction.
+
+        The predictor's identity gains the references' checksum, so libraries (and resumed batch runs)
+        made with references are never confused with plain ones. See `llm4ms.predict.references`.
+        """
+        from llm4ms.predict.references import BlendSettings, ReferenceSpectra
+        from llm4ms.io import read_spectra
+
+        spectra = read_spectra(source) if isinstance(source, (str, Path)) else source
+        try:
+            self.references = ReferenceSpectra.from_spectra(spectra, self.featurizer, self.model.config.max_mz,
+                                                            settings or BlendSettings(), n_jobs=n_jobs)
+        except ConfigError as err:
+            raise ConfigError(f"{source if isinstance(source, (str, Path)) else 'references'}: {err}") from None
+        return self.references
 
     # ---- construction --------------------------------------------------------------------------
     @classmethod
@@ -160,7 +184,8 @@ class EIPredictor:
 
     @property
     def identity(self) -> str:
-        return str(self.info.get("identity", "untrained"))
+        base = str(self.info.get("identity", "untrained"))
+        return base if self.references is None else f"{base}+ref-{self.references.identity}"
 
     # ---- prediction ------------------------------------------------------------------------------
     def predict(self, smiles: Sequence[str], ids: Optional[Sequence[Optional[str]]] = None,
@@ -216,7 +241,10 @@ class EIPredictor:
                 confidence = cos.mean(dim=0).cpu().numpy()
         else:
             out_t = self.model(x, m).float()
-        out = out_t.cpu().numpy() ** 2  # the network predicts sqrt intensities
+        out = out_t.cpu().numpy()  # the network predicts sqrt intensities
+        if self.references is not None:
+            out = self.references.blend(out, x.cpu().numpy(), m.cpu().numpy(), self.model.config.mass_margin)
+        out = out ** 2
         if self.output.isotope_envelope:
             length = self.model.config.mass_margin + 1
             for row, it in zip(out, items):

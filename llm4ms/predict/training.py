@@ -39,6 +39,8 @@ class CompoundTable:
     targets: np.ndarray
     rejected: dict[str, int] = field(default_factory=dict)
     n_spectra: int = 0
+    #: ionization-energy group of each row (`energy_group`; 0 = 70 eV); None when every row is 70 eV
+    conditions: Optional[np.ndarray] = None
 
     def subset(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.splits == split
@@ -53,37 +55,68 @@ def sqrt_target(spectrum: Spectrum, max_mz: int) -> Optional[np.ndarray]:
     return binned_vector(s, max_mz=max_mz, power=0.5)
 
 
+#: upper ends (eV) of the ionization-energy groups a conditioned predictor learns apart; 65-80 eV is group 0
+ENERGY_GROUP_EDGES = (17.0, 27.0, 45.0, 65.0)
+
+
+def energy_group(ev: Optional[float]) -> int:
+    """0 for standard EI (65-80 eV or unstated), else 1..5 (<= 17, <= 27, <= 45, < 65, > 80 eV)."""
+    if ev is None or not np.isfinite(ev) or 65.0 <= ev <= 80.0:
+        return 0
+    for group, edge in enumerate(ENERGY_GROUP_EDGES, start=1):
+        if ev <= edge:
+            return group
+    return len(ENERGY_GROUP_EDGES) + 1
+
+
+N_ENERGY_GROUPS = len(ENERGY_GROUP_EDGES) + 2
+
+
 def build_compound_table(spectra: Iterable[Spectrum], featurizer: FeaturizerSettings, max_mz: int = 1000,
-                         n_jobs: int = 1) -> CompoundTable:
-    """Average replicate targets per InChIKey first block and featurise each compound once."""
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
+                         n_jobs: int = 1, groups: Optional[Sequence[int]] = None) -> CompoundTable:
+    """Average replicate targets per InChIKey first block and featurise each compound once.
+
+    With `groups` (one `energy_group` per spectrum), replicates are averaged per compound and group, so a
+    compound measured at 20 and 70 eV gives two rows; rows of groups > 0 must be TRAIN compounds (they
+    train the conditioned predictor; validation and test stay at 70 eV).
+    """
+    sums: dict[tuple[str, int], np.ndarray] = {}
+    counts: dict[tuple[str, int], int] = {}
     smiles: dict[str, str] = {}
     n_spectra = 0
-    for spectrum in spectra:
+    for i, spectrum in enumerate(spectra):
         key, smi = spectrum.inchikey14, spectrum.smiles
         if not key or not smi:
             continue
         vec = sqrt_target(spectrum, max_mz)
         if vec is None:
             continue
+        cell = (key, int(groups[i]) if groups is not None else 0)
+        if cell[1] and compound_split(key) != "train":
+            raise ValueError(f"{spectrum.get('id') or key}: only TRAIN compounds may have non-70 eV rows")
         n_spectra += 1
-        if key in sums:
-            sums[key] += vec
-            counts[key] += 1
+        if cell in sums:
+            sums[cell] += vec
+            counts[cell] += 1
         else:
-            sums[key], counts[key], smiles[key] = vec.copy(), 1, smi
-    keys = sorted(sums)
-    items: list[Featurized] = featurize_many([smiles[k] for k in keys], featurizer, n_jobs=n_jobs)
+            sums[cell], counts[cell] = vec.copy(), 1
+            smiles.setdefault(key, smi)
+    keys = sorted(smiles)
+    items: dict[str, Featurized] = dict(zip(keys, featurize_many([smiles[k] for k in keys], featurizer,
+                                                                 n_jobs=n_jobs)))
     rejected: dict[str, int] = {}
-    rows, feats, masses, targets = [], [], [], []
-    for key, item in zip(keys, items):
+    for item in items.values():
         if not item.ok:
             rejected[item.reason] = rejected.get(item.reason, 0) + 1
+    rows, conds, feats, masses, targets = [], [], [], [], []
+    for cell in sorted(sums):
+        item = items[cell[0]]
+        if not item.ok:
             continue
-        target = sums[key] / counts[key]
+        target = sums[cell] / counts[cell]
         target /= max(float(target.max()), 1e-12)
-        rows.append(key)
+        rows.append(cell[0])
+        conds.append(cell[1])
         feats.append(item.features)
         masses.append(item.nominal_mass)
         targets.append(target.astype(np.float32))
@@ -91,7 +124,8 @@ def build_compound_table(spectra: Iterable[Spectrum], featurizer: FeaturizerSett
         keys=rows, smiles=[smiles[k] for k in rows],
         splits=np.asarray([compound_split(k) for k in rows]),
         features=np.stack(feats).astype(np.float32), masses=np.asarray(masses, dtype=np.int64),
-        targets=np.stack(targets), rejected=rejected, n_spectra=n_spectra)
+        targets=np.stack(targets), rejected=rejected, n_spectra=n_spectra,
+        conditions=np.asarray(conds, dtype=np.int64) if any(conds) else None)
 
 
 @dataclass
@@ -104,6 +138,9 @@ class TrainSettings:
     max_minutes: float = 6.0
     seed: int = 0
     loss: LossSettings = field(default_factory=LossSettings)
+    #: > 0: validate and keep an exponential moving average of the weights (decay per step) instead of
+    #: the raw weights (torch.optim.swa_utils); a smoother optimum than early stopping alone
+    ema: float = 0.0
 
 
 @dataclass
@@ -120,6 +157,31 @@ class PseudoLabels:
     weight: float = 0.5
 
 
+class EnergyConditioning(torch.nn.Module):
+    """Training-time wrapper: the predictor's last hidden state, scaled and shifted per energy group (FiLM).
+
+    Why: about 1,000 TRAIN compounds of MassBank were measured only at 10-60 eV (the Tokyo collection),
+    and their spectra differ from 70 eV ones (less fragmentation), so adding them as if they were 70 eV
+    hurt. Conditioning lets the shared body learn from them while group 0 (70 eV) passes unchanged, so
+    the saved predictor is the plain network and predicts 70 eV spectra exactly as before.
+    """
+
+    def __init__(self, model: torch.nn.Module, n_groups: int = N_ENERGY_GROUPS) -> None:
+        super().__init__()
+        if not hasattr(model, "decode"):
+            raise ValueError("energy conditioning needs a single NEIMS network (not an ensemble or teacher)")
+        self.model = model
+        width = model.forward_head.in_features
+        self.scale = torch.nn.Parameter(torch.zeros(n_groups, width))
+        self.shift = torch.nn.Parameter(torch.zeros(n_groups, width))
+
+    def forward(self, features: torch.Tensor, mol_mass: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        h = self.model.body(features)
+        other = (groups > 0).to(h.dtype).unsqueeze(1)
+        h = h * (1.0 + other * self.scale[groups]) + other * self.shift[groups]
+        return self.model.decode(h, mol_mass)
+
+
 def _batches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool):
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
@@ -127,9 +189,12 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool):
 
 
 def _forward(model: torch.nn.Module, x: np.ndarray, m: np.ndarray, idx: np.ndarray,
-             graphs: Optional[list] = None) -> torch.Tensor:
-    """One batch through the student (features, mass) or the graph teacher (features, mass, graphs)."""
+             graphs: Optional[list] = None, conditions: Optional[np.ndarray] = None) -> torch.Tensor:
+    """One batch through the student (features, mass), the graph teacher (features, mass, graphs) or the
+    energy-conditioned student (features, mass, energy groups)."""
     args = [torch.from_numpy(np.ascontiguousarray(x[idx], dtype=np.float32)), torch.from_numpy(m[idx])]
+    if conditions is not None:
+        args.append(torch.from_numpy(conditions[idx]))
     if graphs is not None:
         from llm4ms.predict.teacher import collate
 
@@ -157,7 +222,8 @@ def train(predictor, table: CompoundTable, settings: TrainSettings = TrainSettin
     """AdamW on the train split (+ teacher-labelled rows), early stopping on validation loss; keeps the best.
 
     `predictor` is an `EIPredictor` or a bare network; `graphs` (one per table row, for the graph teacher)
-    are given to the network as a third input.
+    are given to the network as a third input. A table with non-70 eV rows (`conditions`) trains through
+    `EnergyConditioning`; validation rows are 70 eV, so early stopping judges the plain network.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -167,6 +233,9 @@ def train(predictor, table: CompoundTable, settings: TrainSettings = TrainSettin
     gt = [graphs[i] for i in train_rows] if graphs is not None else None
     gv = [graphs[i] for i in val_rows] if graphs is not None else None
     wt = np.ones(len(xt), dtype=np.float32)
+    ct = table.conditions[train_rows] if table.conditions is not None else None
+    if table.conditions is not None and np.any(table.conditions[val_rows]):
+        raise ValueError("validation rows must be 70 eV (energy group 0)")
     if pseudo is not None:
         if graphs is not None:
             raise ValueError("teacher-labelled rows are for the student (no graphs)")
@@ -174,29 +243,40 @@ def train(predictor, table: CompoundTable, settings: TrainSettings = TrainSettin
         mt = np.concatenate([mt, pseudo.masses.astype(np.int64, copy=False)])
         yt = np.concatenate([yt, pseudo.targets.astype(np.float32, copy=False)])
         wt = np.concatenate([wt, np.full(len(pseudo.features), pseudo.weight, dtype=np.float32)])
+        if ct is not None:
+            ct = np.concatenate([ct, np.zeros(len(pseudo.features), dtype=np.int64)])
     model = _model(predictor)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    net = EnergyConditioning(model) if ct is not None else model
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    averaged = None
+    if settings.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema))
+    judged = averaged.module if averaged is not None else model
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
     best, best_state, best_epoch, history = float("inf"), None, -1, []
     t0 = time.monotonic()
     for epoch in range(settings.epochs):
-        model.train()
+        net.train()
         running = 0.0
         for idx in _batches(len(xt), settings.batch_size, rng, shuffle=True):
-            pred = _forward(model, xt, mt, idx, gt)
+            pred = _forward(net, xt, mt, idx, gt, ct)
             w = torch.from_numpy(wt[idx])
             loss = spectrum_loss(pred, torch.from_numpy(yt[idx]), settings.loss, weights=w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             running += loss.item() * len(idx)
-        val = evaluate_loss(model, xv, mv, yv, settings, gv)
+        val = evaluate_loss(judged, xv, mv, yv, settings, gv)
         sched.step(val)
         history.append({"epoch": epoch + 1, "train_loss": running / len(xt), "val_loss": val,
                         "minutes": (time.monotonic() - t0) / 60})
         log.info("epoch %d train %.4f val %.4f", epoch + 1, running / len(xt), val)
         if val < best - 1e-4:
-            best, best_epoch, best_state = val, epoch + 1, copy.deepcopy(model.state_dict())
+            best, best_epoch, best_state = val, epoch + 1, copy.deepcopy(judged.state_dict())
         elif epoch + 1 - best_epoch >= settings.patience:
             break
         if (time.monotonic() - t0) / 60 > settings.max_minutes:
@@ -214,8 +294,27 @@ def default_data_path() -> Path:
     return shared_path("massbank_ei", "massbank_ei_nominal.msp")
 
 
+def train_split_spectra(data: Optional[Path] = None) -> list[Spectrum]:
+    """The TRAIN-split spectra of the nominal set: what a predictor learned from, as reference spectra for
+    benchmarks (`EIPredictor.use_references`; no validation or test compound among them)."""
+    return [s for s in read_spectra(data or default_data_path())
+            if s.inchikey14 and compound_split(s.inchikey14) == "train"]
+
+
+def resolve_references(source: str) -> "str | list[Spectrum]":
+    """A benchmark's `--references`: 'train' (`train_split_spectra`) or a spectrum file, as given."""
+    return train_split_spectra() if source == "train" else source
+
+
 def extra_train_spectra(all_path: Path, index_path: Path, min_ev: float, exclude_keys: set[str],
                         max_ev: float = 1000.0) -> list[Spectrum]:
+    """New TRAIN compounds from other-energy records (`extra_train_records`), without their energies."""
+    return [s for s, _ in extra_train_records(all_path, index_path, min_ev, exclude_keys, max_ev)]
+
+
+def extra_train_records(all_path: Path, index_path: Path, min_ev: float, exclude_keys: set[str],
+                        max_ev: float = 1000.0, other_energies_of_excluded: bool = False
+                        ) -> list[tuple[Spectrum, float]]:
     """Records of `massbank_ei_all.msp` outside the nominal set that may add TRAIN compounds.
 
     What the nominal set left out (see the README next to it) is mostly low-energy EI (13.5-60 eV) of
@@ -224,10 +323,12 @@ def extra_train_spectra(all_path: Path, index_path: Path, min_ev: float, exclude
     energy in [min_ev, max_ev], a structure, a TRAIN-split compound (`compound_split`, so no
     validation/test compound can leak in) that the nominal set does not already hold (its 70 eV
     target stays as it is). m/z is made nominal by the usual `to_nominal_mass` in the target builder.
+    `other_energies_of_excluded` also keeps the non-70 eV records of the excluded compounds (for an
+    energy-conditioned predictor, where they form rows of their own). Returns (spectrum, energy in eV).
     """
     import csv
 
-    allowed: set[str] = set()
+    allowed: dict[str, float] = {}
     with open(index_path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             if row.get("in_nominal_set") == "1" or (row.get("derivative") or "").strip():
@@ -239,39 +340,47 @@ def extra_train_spectra(all_path: Path, index_path: Path, min_ev: float, exclude
             except ValueError:
                 continue
             if min_ev <= ev <= max_ev:
-                allowed.add(row["accession"])
+                allowed[row["accession"]] = ev
     out = []
     for spectrum in read_spectra(all_path):
-        key = spectrum.inchikey14
-        if spectrum.get("id") in allowed and key and spectrum.smiles and key not in exclude_keys \
-                and compound_split(key) == "train":
-            out.append(spectrum)
+        key, ev = spectrum.inchikey14, allowed.get(spectrum.get("id"))
+        if ev is None or not key or not spectrum.smiles or compound_split(key) != "train":
+            continue
+        if key not in exclude_keys or (other_energies_of_excluded and energy_group(ev) != 0):
+            out.append((spectrum, ev))
     return out
 
 
 def training_table(featurizer: FeaturizerSettings, data: Optional[Path] = None,
                    extra_min_ev: Optional[float] = None, licenses: Optional[Sequence[str]] = None,
-                   n_jobs: int = 1) -> tuple[CompoundTable, int]:
-    """The compound table every predictor script trains on, and how many extra low-energy spectra joined.
+                   n_jobs: int = 1, energy_conditioning: bool = False) -> tuple[CompoundTable, int]:
+    """The compound table every predictor script trains on, and how many extra other-energy spectra joined.
 
     Nominal-set spectra (default `massbank_ei_nominal.msp`), plus TRAIN compounds from other-energy
-    records when `extra_min_ev` is set (`extra_train_spectra`), optionally only some licences.
+    records when `extra_min_ev` is set (`extra_train_records`), optionally only some licences. With
+    `energy_conditioning` each extra spectrum keeps its energy group (rows apart from 70 eV ones, also for
+    compounds of the nominal set) and training goes through `EnergyConditioning`; without it they count
+    as 70 eV spectra of new compounds (predictor v2).
     """
     spectra = list(read_spectra(data or default_data_path()))
+    groups = [0] * len(spectra)
     n_extra = 0
     if extra_min_ev is not None:
-        extra = extra_train_spectra(shared_path("massbank_ei", "massbank_ei_all.msp"),
+        extra = extra_train_records(shared_path("massbank_ei", "massbank_ei_all.msp"),
                                     shared_path("massbank_ei", "massbank_ei_index.tsv"),
-                                    extra_min_ev, {s.inchikey14 for s in spectra})
+                                    extra_min_ev, {s.inchikey14 for s in spectra},
+                                    other_energies_of_excluded=energy_conditioning)
         n_extra = len(extra)
         log.info("extra train spectra (>= %g eV): %d of %d compounds", extra_min_ev, n_extra,
-                 len({s.inchikey14 for s in extra}))
-        spectra += extra
+                 len({s.inchikey14 for s, _ in extra}))
+        spectra += [s for s, _ in extra]
+        groups += [energy_group(ev) if energy_conditioning else 0 for _, ev in extra]
     if licenses:
         wanted = set(licenses)
-        spectra = [s for s in spectra if s.get("license") in wanted]
+        keep = [i for i, s in enumerate(spectra) if s.get("license") in wanted]
+        spectra, groups = [spectra[i] for i in keep], [groups[i] for i in keep]
     t0 = time.monotonic()
-    table = build_compound_table(spectra, featurizer, n_jobs=n_jobs)
+    table = build_compound_table(spectra, featurizer, n_jobs=n_jobs, groups=groups)
     log.info("%d spectra -> %d compounds (rejected %s) in %.1f s", table.n_spectra, len(table.keys),
              table.rejected, time.monotonic() - t0)
     return table, n_extra
