@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--references", default=None,
                    help="mix in measured reference spectra: 'train' (the TRAIN split of --data) or a spectrum file "
                         "(llm4ms.predict.references)")
+    p.add_argument("--blend", default=None, metavar="K,TEMPERATURE,WEIGHT",
+                   help="with --references: blend settings other than the defaults (llm4ms.predict.references)")
     p.add_argument("--out", type=Path, default=None,
                    help="result JSON (default benchmarks/results/predictor_quality.json for the test split, "
                         "predictor_quality_validation.json for the validation split)")
@@ -109,7 +111,14 @@ def main(argv=None) -> int:
     if args.references:
         from llm4ms.predict.training import train_split_spectra
 
-        predictor.use_references(train_split_spectra(args.data) if args.references == "train" else args.references)
+        from llm4ms.predict.references import BlendSettings
+
+        settings = None
+        if args.blend:
+            k, temperature, weight = args.blend.split(",")
+            settings = BlendSettings(int(k), float(temperature), float(weight))
+        predictor.use_references(train_split_spectra(args.data) if args.references == "train" else args.references,
+                                 settings)
 
     train_sum, n_train = np.zeros(MAX_MZ + 1), 0
     test_vecs, test_keys, smiles_of = [], [], {}

@@ -105,13 +105,20 @@ def main(argv=None) -> int:
                              "n_queries": entry["recall"]["n_queries"], "R@1": round(100 * recall["1"], 1),
                              "R@10": round(100 * recall["10"], 1),
                              "R@1_same_mass": round(100 * entry["recall_mass_filtered"]["inchikey14"]["1"], 1)})
+                if "recall_with_prior" in entry:  # --prior model: the ranking as searched, prior on every method
+                    with_prior = entry["recall_with_prior"]["inchikey14"]
+                    rows[-1].update({"R@1_prior": round(100 * with_prior["1"], 1),
+                                     "R@10_prior": round(100 * with_prior["10"], 1)})
             result_path.unlink()  # joined here; one result file per run of this script
             result_path.with_suffix(".md").unlink(missing_ok=True)
 
-    header = "| predictor | identity | library | method | R@1 | R@10 | R@1 same nominal mass |"
-    lines = [header, "|---|---|---|---|---:|---:|---:|"]
+    prior = any("R@1_prior" in r for r in rows)
+    header = "| predictor | identity | library | method | R@1 | R@10 | R@1 same nominal mass |" + (
+        " R@1 with prior | R@10 with prior |" if prior else "")
+    lines = [header, "|---|---|---|---|---:|---:|---:|" + ("---:|---:|" if prior else "")]
     lines += [f"| {r['predictor']} | {r['identity']} | {r['size']} | {r['method']} | {r['R@1']} | {r['R@10']} | "
-              f"{r['R@1_same_mass']} |" for r in rows]
+              f"{r['R@1_same_mass']} |" + (f" {r.get('R@1_prior', '')} | {r.get('R@10_prior', '')} |" if prior else "")
+              for r in rows]
     command = "python benchmarks/predictor_recall.py " + " ".join(argv if argv is not None else sys.argv[1:])
     footer = f"Command: `{command}` ({(time.perf_counter() - t0) / 60:.1f} min)"
     print("\n".join(lines) + "\n\n" + footer)

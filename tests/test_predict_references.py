@@ -107,3 +107,31 @@ def test_blend_settings_are_checked():
         BlendSettings(weight=1.5)
     with pytest.raises(ConfigError, match="structure"):
         ReferenceSpectra.from_spectra([Spectrum(np.array([41.0]), np.array([1.0]), {})], SETTINGS, 200)
+
+
+def test_benchmark_libraries_can_be_predicted_with_references(tmp_path, predictor, monkeypatch):
+    """`build_benchmark.py predict --predictor-references FILE` (the +ref rows of predictor_recall.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_benchmark", root / "data_prep" / "build_benchmark.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    model = predictor.save_pretrained(tmp_path / "predictor")
+    refs = tmp_path / "refs.msp"
+    write_msp(_reference_spectra(), refs)
+    libraries = {}
+    for label, references in (("plain", None), ("ref", str(refs))):
+        folder = tmp_path / label / "insilico_validation"
+        folder.mkdir(parents=True)
+        header = "inchikey\tsmiles\tname\texact_mass\tsource\n"
+        target = "AAAAAAAAAAAAAA-UHFFFAOYSA-N\tCc1ccccc1C\txylene\t106.08\tmassbank\n"
+        (folder / "targets.tsv").write_text(header + target)
+        (folder / "decoys_10k.tsv").write_text(header + "BBBBBBBBBBBBBB-UHFFFAOYSA-N\tCCCCCCO\thexanol\t102.1\tmoses\n")
+        builder.build_predicted(tmp_path / label, "validation", ["10k"], predictor_path=str(model),
+                                references=references)
+        libraries[label] = list(read_spectra(folder / "library_10k.msp"))
+    assert [s.name for s in libraries["ref"]] == ["xylene", "hexanol"]
+    toluene = _vector(_reference_spectra()[2])
+    assert _vector(libraries["ref"][0]) @ toluene > _vector(libraries["plain"][0]) @ toluene

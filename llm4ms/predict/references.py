@@ -50,6 +50,11 @@ class ReferenceSpectra:
         if not len(self.keys):
             raise ConfigError("no usable reference spectrum (each needs a structure: SMILES and InChIKey)")
         self._bit_counts = self.bits.sum(axis=1)
+        h = hashlib.sha256()
+        h.update("\n".join(self.keys).encode())
+        h.update(np.ascontiguousarray(self.targets, dtype=np.float32).tobytes())
+        h.update(repr(sorted(asdict(self.settings).items())).encode())
+        self._identity = h.hexdigest()[:8]
 
     @classmethod
     def from_spectra(cls, spectra: Iterable[Spectrum], featurizer: FeaturizerSettings, max_mz: int,
@@ -67,11 +72,7 @@ class ReferenceSpectra:
     @property
     def identity(self) -> str:
         """Short checksum of the reference rows and blend settings (part of the predictor's identity)."""
-        h = hashlib.sha256()
-        h.update("\n".join(self.keys).encode())
-        h.update(np.ascontiguousarray(self.targets, dtype=np.float32).tobytes())
-        h.update(repr(sorted(asdict(self.settings).items())).encode())
-        return h.hexdigest()[:8]
+        return self._identity
 
     def neighbours(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices and Tanimoto similarities (batch, k) of each query's k most similar references."""
