@@ -163,7 +163,8 @@ class EnergyConditioning(torch.nn.Module):
     Why: about 1,000 TRAIN compounds of MassBank were measured only at 10-60 eV (the Tokyo collection),
     and their spectra differ from 70 eV ones (less fragmentation), so adding them as if they were 70 eV
     hurt. Conditioning lets the shared body learn from them while group 0 (70 eV) passes unchanged, so
-    the saved predictor is the plain network and predicts 70 eV spectra exactly as before.
+    the saved predictor is the plain network and predicts 70 eV spectra exactly as before. Measured on
+    validation it gained nothing beyond seed noise (benchmarks/RESULTS.md §4d); kept as a training option.
     """
 
     def __init__(self, model: torch.nn.Module, n_groups: int = N_ENERGY_GROUPS) -> None:
@@ -381,8 +382,8 @@ def training_table(featurizer: FeaturizerSettings, data: Optional[Path] = None,
         spectra, groups = [spectra[i] for i in keep], [groups[i] for i in keep]
     t0 = time.monotonic()
     table = build_compound_table(spectra, featurizer, n_jobs=n_jobs, groups=groups)
-    log.info("%d spectra -> %d compounds (rejected %s) in %.1f s", table.n_spectra, len(table.keys),
-             table.rejected, time.monotonic() - t0)
+    log.info("%d spectra -> %d rows, %d compounds (rejected %s) in %.1f s", table.n_spectra, len(table.keys),
+             len(set(table.keys)), table.rejected, time.monotonic() - t0)
     return table, n_extra
 
 
