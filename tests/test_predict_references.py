@@ -107,6 +107,9 @@ def test_blend_settings_are_checked():
         BlendSettings(weight=1.5)
     with pytest.raises(ConfigError, match="structure"):
         ReferenceSpectra.from_spectra([Spectrum(np.array([41.0]), np.array([1.0]), {})], SETTINGS, 200)
+    unparsable = {"smiles": "C1CC", "inchikey": "AAAAAAAAAAAAAA-UHFFFAOYSA-N"}
+    with pytest.raises(ConfigError, match="invalid_smiles"):
+        ReferenceSpectra.from_spectra([Spectrum(np.array([41.0]), np.array([1.0]), unparsable)], SETTINGS, 200)
 
 
 def test_benchmark_libraries_can_be_predicted_with_references(tmp_path, predictor, monkeypatch):
@@ -135,3 +138,14 @@ def test_benchmark_libraries_can_be_predicted_with_references(tmp_path, predicto
     assert [s.name for s in libraries["ref"]] == ["xylene", "hexanol"]
     toluene = _vector(_reference_spectra()[2])
     assert _vector(libraries["ref"][0]) @ toluene > _vector(libraries["plain"][0]) @ toluene
+
+
+def test_tandem_spectra_are_left_out_of_the_references():
+    spectra = _reference_spectra()
+    msms = Spectrum(np.array([41.0, 91.0]), np.array([1.0, 0.5]),
+                    {**spectra[2].metadata, "precursor_mz": 93.07, "name": "toluene [M+H]+"})
+    refs = ReferenceSpectra.from_spectra(spectra[:2] + [msms], SETTINGS, max_mz=200)
+    assert refs.n_tandem_left_out == 1 and len(refs.keys) == 2 and spectra[2].inchikey14 not in refs.keys
+    level2 = Spectrum(np.array([41.0]), np.array([1.0]), {**spectra[0].metadata, "ms_level": 2})
+    with pytest.raises(ConfigError, match="2 MS/MS spectra left out"):
+        ReferenceSpectra.from_spectra([msms, level2], SETTINGS, max_mz=200)

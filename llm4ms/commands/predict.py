@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     predictor = EIPredictor.from_pretrained(args.model)
     if args.references is not None:
         refs = predictor.use_references(args.references, n_jobs=args.jobs)
-        print(f"llm4ms predict: {len(refs.keys)} reference compounds ({refs.n_spectra} spectra) from "
+        tandem = f"; {refs.n_tandem_left_out} MS/MS spectra left out" if refs.n_tandem_left_out else ""
+        print(f"llm4ms predict: {len(refs.keys)} reference compounds ({refs.n_spectra} spectra{tandem}) from "
               f"{args.references}")
     result = predict_file(predictor, args.smiles, args.out, smiles_column=args.smiles_column,
                           id_column=args.id_column, name_column=args.name_column, batch_size=args.batch_size,

@@ -45,6 +45,7 @@ class ReferenceSpectra:
     targets: np.ndarray    # (n, n_bins) float32, sqrt intensities, max 1, replicates averaged
     settings: BlendSettings = BlendSettings()
     n_spectra: int = 0
+    n_tandem_left_out: int = 0
 
     def __post_init__(self) -> None:
         if not len(self.keys):
@@ -62,12 +63,19 @@ class ReferenceSpectra:
         """Average the replicates of each compound (as training does) and keep its fingerprint bits."""
         from llm4ms.predict.training import build_compound_table
 
-        usable = [s for s in spectra if s.inchikey14 and s.smiles]
+        usable, tandem = [], 0
+        for s in spectra:
+            if is_tandem(s):
+                tandem += 1
+            elif s.inchikey14 and s.smiles:
+                usable.append(s)
         if not usable:
-            raise ConfigError("no reference spectrum with a structure (each needs SMILES and InChIKey)")
+            raise ConfigError("no EI reference spectrum with a structure (each needs SMILES and InChIKey; "
+                              f"{tandem} MS/MS spectra left out)" if tandem else
+                              "no reference spectrum with a structure (each needs SMILES and InChIKey)")
         table = build_compound_table(usable, featurizer, max_mz=max_mz, n_jobs=n_jobs)
         bits = (table.features[:, :featurizer.n_bits] > 0).astype(np.float32)
-        return cls(list(table.keys), bits, table.targets, settings, table.n_spectra)
+        return cls(list(table.keys), bits, table.targets, settings, table.n_spectra, tandem)
 
     @property
     def identity(self) -> str:
@@ -97,6 +105,12 @@ class ReferenceSpectra:
             + self.settings.weight * _unit(neighbour)
         out *= np.arange(out.shape[1])[None, :] <= (np.asarray(masses)[:, None] + mass_margin)
         return out
+
+
+def is_tandem(spectrum: Spectrum) -> bool:
+    """An MS/MS spectrum (a precursor m/z or MS level 2+): no reference for a 70 eV EI prediction."""
+    level = spectrum.get("ms_level")
+    return spectrum.precursor_mz is not None or (isinstance(level, int) and level >= 2)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:

@@ -120,6 +120,10 @@ def build_compound_table(spectra: Iterable[Spectrum], featurizer: FeaturizerSett
         feats.append(item.features)
         masses.append(item.nominal_mass)
         targets.append(target.astype(np.float32))
+    if not rows:
+        from llm4ms.errors import ConfigError
+
+        raise ConfigError(f"no spectrum with a usable structure and peaks (structures refused: {rejected or 'none'})")
     return CompoundTable(
         keys=rows, smiles=[smiles[k] for k in rows],
         splits=np.asarray([compound_split(k) for k in rows]),
