@@ -195,3 +195,19 @@ def test_structure_fingerprints_kept_beside_the_library(small_library, processes
     import shutil
 
     shutil.rmtree(library.folder / "structures")
+
+
+def test_top_per_column_is_exact_with_ties_and_zeros():
+    from llm4ms.similarity.named import top_per_column
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random((5000, 9)), 2).astype(np.float32)  # many ties
+    scores[:, 1] = 0.0                                              # a query sharing no peak with the library
+    scores[rng.random(5000) < 0.995, 2] = 0.0                       # few non-zero rows: the n-th best is a tie at 0
+    scores[:, 3] = 0.5                                              # all tied
+    for n, step in ((40, 64), (300, 16), (1, 64), (5000, 64), (7000, 8)):
+        idx, values = top_per_column(scores, n, step=step)
+        for j in range(scores.shape[1]):
+            ref = np.lexsort((np.arange(len(scores)), -scores[:, j]))[:n]
+            assert np.array_equal(idx[j], ref), (n, step, j)
+            assert np.array_equal(values[j], scores[ref, j])
