@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     predictor = EIPredictor.from_pretrained(args.model)
     if args.references:
-        from llm4ms.predict.training import train_split_spectra
+        from llm4ms.predict.training import resolve_references
 
         from llm4ms.predict.references import BlendSettings
 
@@ -117,8 +117,7 @@ def main(argv=None) -> int:
         if args.blend:
             k, temperature, weight = args.blend.split(",")
             settings = BlendSettings(int(k), float(temperature), float(weight))
-        predictor.use_references(train_split_spectra(args.data) if args.references == "train" else args.references,
-                                 settings)
+        predictor.use_references(resolve_references(args.references, args.data), settings)
 
     train_sum, n_train = np.zeros(MAX_MZ + 1), 0
     test_vecs, test_keys, smiles_of = [], [], {}

@@ -306,9 +306,9 @@ def train_split_spectra(data: Optional[Path] = None) -> list[Spectrum]:
             if s.inchikey14 and compound_split(s.inchikey14) == "train"]
 
 
-def resolve_references(source: str) -> "str | list[Spectrum]":
-    """A benchmark's `--references`: 'train' (`train_split_spectra`) or a spectrum file, as given."""
-    return train_split_spectra() if source == "train" else source
+def resolve_references(source: str, data: Optional[Path] = None) -> "str | list[Spectrum]":
+    """A benchmark's `--references`: 'train' (`train_split_spectra` of `data`) or a spectrum file, as given."""
+    return train_split_spectra(data) if source == "train" else source
 
 
 def extra_train_spectra(all_path: Path, index_path: Path, min_ev: float, exclude_keys: set[str],

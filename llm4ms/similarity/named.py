@@ -79,7 +79,7 @@ def top_per_column(scores: np.ndarray, n: int, step: int = 64) -> tuple[np.ndarr
     if n == 0:
         return idx, values
     done = np.zeros(n_cols, dtype=bool)
-    if rank >= 1 and n_rows >= 4 * n:
+    if n_rows >= 4 * n:
         sample = scores[::step]
         threshold = -np.partition(-sample, rank - 1, axis=0)[rank - 1]
         r, c = np.nonzero(scores > threshold[None, :])  # ties at the threshold are added below, lowest rows first
@@ -119,6 +119,7 @@ class ClassicIndex:
         self.name, self.max_mz = name, max_mz
         self.weighting = PRESETS[name]
         self.matrix = weighted_matrix(spectra, self.weighting[0], self.weighting[1], max_mz)
+        self._row_parts: tuple[Any, list[Any]] = (None, [])  # (matrix id and bounds, their row parts)
 
     @classmethod
     def from_matrix(cls, name: str, matrix: Any, max_mz: int = MAX_MZ) -> "ClassicIndex":
@@ -157,7 +158,7 @@ class ClassicIndex:
         bounds = np.linspace(0, len(self), threads + 1).astype(np.int64)
         out = np.zeros((len(queries), n), dtype=np.int64)
         mz_power, intensity_power, _ = self.weighting
-        pieces = [self._rows(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        pieces = self._pieces(bounds)
         with ThreadPoolExecutor(threads) as pool:
             for start in range(0, len(queries), block):
                 chunk = list(queries[start:start + block])
@@ -169,16 +170,15 @@ class ClassicIndex:
                     out[start + row] = cand[row][np.lexsort((cand[row], -sims[row]))[:n]]
         return out
 
-    def _rows(self, lo: int, hi: int) -> Any:
-        """Library rows lo..hi-1 as their own CSR matrix, sliced once per index (a slice copies the rows)."""
-        if lo == 0 and hi == self.matrix.shape[0]:
-            return self.matrix
-        cache = self.__dict__.setdefault("_row_parts", {})
-        key = (lo, hi, id(self.matrix))
-        if key not in cache:
-            cache.clear()
-            cache[key] = self.matrix[lo:hi]
-        return cache[key]
+    def _pieces(self, bounds: np.ndarray) -> list[Any]:
+        """The library's row parts between `bounds` as CSR matrices, sliced once per index and part layout (a
+        slice copies its rows)."""
+        key = (id(self.matrix), tuple(int(b) for b in bounds))
+        if self._row_parts[0] != key:
+            whole = len(bounds) == 2
+            self._row_parts = (key, [self.matrix if whole else self.matrix[lo:hi]
+                                     for lo, hi in zip(bounds[:-1], bounds[1:])])
+        return self._row_parts[1]
 
     @staticmethod
     def _part_top(q: np.ndarray, n: int, rows: Any, lo: int) -> tuple[np.ndarray, np.ndarray]:
