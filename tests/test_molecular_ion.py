@@ -131,10 +131,12 @@ def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_eva
 def test_shipped_ei_ranking_uses_the_bundled_ion_model():
     from llm4ms.defaults import load_encoder
     from llm4ms.ranking import model_ranking
+    from llm4ms.reranker import load_reranker
 
     ranking = model_ranking(load_encoder(None))
     assert ranking.prior.ion_weight > 0 and ranking.prior.ion_model == "bundled"
-    assert ranking.classic_retrieval and ranking.classic_depth >= ranking.depth // 2
+    # the fused selection's depth leaves a margin over the list the re-ranker reads (float32 selection, exact re-score)
+    assert ranking.classic_retrieval and ranking.fused_depth >= 2 * load_reranker(ranking.reranker).top
     assert "molecular-ion model" in ranking.describe()
 
 
@@ -156,3 +158,36 @@ def test_training_script_trains_on_the_train_split_only(tmp_path, capsys):
     n_train = sum(compound_split(s.inchikey14) == "train" for s in spectra)
     info = MolecularIonModel.load(tmp_path / "ion").info
     assert f"{n_train} TRAIN-split spectra" in info["data"] and 0 < n_train < len(spectra)
+
+
+def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_evaluate(tmp_path):
+    """Selecting the classic side by the whole fused score finds the fused top of the whole library at a depth where
+    selecting by the classic score alone does not (a strong prior moves candidates up from deep in both lists)."""
+    from dataclasses import replace
+
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+    from llm4ms.library import Library
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+
+    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
+                     seed=2)
+    encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
+    spectra = _spectra_with_masses(40, seed=7)
+    queries, library_spectra = spectra[0::2], spectra[1::2]
+    library = Library.build(library_spectra, tmp_path / "lib", encoder, show_progress=False)
+    prior = MassPrior(weight=0.5, margin=1.5, ion_weight=0.05)
+    fused = Ranking(fusion=0.3, depth=1, classic_depth=4, fused_depth=4, prior=prior)
+    by_classic = replace(fused, fused_depth=0)
+    exhaustive = Ranking(fusion=0.3, depth=len(library_spectra), prior=prior)
+    assert "top 4 of the whole library by the fused score" in fused.describe()
+    assert "top 4 by cosine_sqrt" in by_classic.describe()
+    hits = {name: [[h.library_index for h in row] for row in library.search(queries, k=4, encoder=encoder,
+                                                                            ranking=r)]
+            for name, r in (("fused", fused), ("classic", by_classic), ("exhaustive", exhaustive))}
+    assert hits["fused"] == hits["exhaustive"]
+    assert hits["classic"] != hits["exhaustive"]  # the classic score's own top 4 (+ embedding top 1) misses some
+    scorer = EncoderScorer(encoder=encoder, ranking=fused).fit(library_spectra)
+    idx, _ = scorer.search(queries, k=4)
+    assert [row[row >= 0].tolist() for row in idx] == hits["fused"]
+    assert Ranking.from_dict({**fused.to_dict(), "fused_depth": 0}) == by_classic

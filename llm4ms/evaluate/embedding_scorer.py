@@ -84,7 +84,7 @@ class EncoderScorer(Scorer):
         `ranking` replaces this scorer's ranking for one call (the runner's "without the prior" column).
         """
         from llm4ms.evaluate.scorers import search_by_chunks
-        from llm4ms.ranking import classic_from_spectra, rerank_all
+        from llm4ms.ranking import classic_candidates, classic_from_spectra, rerank_all
 
         ranking = ranking if ranking is not None else self.ranking
         depth = max(k, ranking.depth) if ranking.reranks else k
@@ -112,7 +112,7 @@ class EncoderScorer(Scorer):
                 retrieval = self._approximate
             classic_fn = retrieval.scores
             if candidates is None:  # a filter already searches its candidates exactly
-                extra = retrieval.top(queries, ranking.classic_depth)
+                extra = classic_candidates(ranking, retrieval, queries, q, self._library, self._masses)
 
                 def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
                     return self._library[cand] @ q[row]

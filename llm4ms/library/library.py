@@ -23,7 +23,8 @@ from llm4ms.library.index_file import index_problem, open_index, write_index
 from llm4ms.library.lock import writer_lock
 from llm4ms.library.merge import check_shards, write_merged
 from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
-from llm4ms.ranking import Ranking, model_ranking, rerank_all, resolve_ranking
+from llm4ms.ranking import (Ranking, classic_candidates, model_ranking, rerank_all, resolve_ranking,
+                            uses_fused_selection)
 from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,11 @@ class Library:
         ranking = resolve_ranking(base, rerank=rerank, depth=rerank_depth)
         q = np.asarray(enc.encode(queries, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
         depth = max(k, ranking.depth) if ranking.reranks else k
+        unfiltered = mass_tolerance is None and precursor_tolerance is None and ion_mode is None
+        retrieval = (self.classic_index(ranking.classic, ranking.classic_approximate)
+                     if unfiltered and ranking.reranks and ranking.classic_retrieval else None)
+        if retrieval is not None and uses_fused_selection(ranking, retrieval):
+            depth = max(k, min(depth, ranking.fused_depth))  # the fused selection holds the list's top
         indices, scores = self.retrieve(q, queries, depth, mass_tolerance=mass_tolerance,
                                         query_masses=query_masses, precursor_tolerance=precursor_tolerance,
                                         ion_mode=ion_mode)
@@ -265,9 +271,9 @@ class Library:
             if ranking.classic_retrieval:
                 retrieval = self.classic_index(ranking.classic, ranking.classic_approximate)
                 classic_fn = retrieval.scores
-                if mass_tolerance is None and precursor_tolerance is None and ion_mode is None:
+                if unfiltered:
                     # (a filter already searches its candidates exactly)
-                    extra = retrieval.top(queries, ranking.classic_depth)
+                    extra = classic_candidates(ranking, retrieval, queries, q, self.embeddings, self.masses)
 
                     def embedding_fn(row: int, idx: np.ndarray) -> np.ndarray:
                         order = np.argsort(idx)
