@@ -41,3 +41,40 @@ def run_main(main, script: str) -> None:
     except Llm4msError as err:
         print(f"{script}: error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def add_ranked_library_args(parser, n_queries: int = 300) -> None:
+    """--library, --queries, --n-queries, --threads, --name: what the benchmarks of a library's ranking take."""
+    parser.add_argument("--library", required=True)
+    parser.add_argument("--queries", required=True)
+    parser.add_argument("--n-queries", type=int, default=n_queries)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name")
+
+
+def load_ranked_library(args):
+    """(library, queries, their InChIKey first blocks or None, the model's ranking), with FAISS and torch on
+    ``args.threads``; a ranking that retrieves nothing by a classic score is one clear error."""
+    import faiss
+    import torch
+
+    from llm4ms.errors import ConfigError
+    from llm4ms.io import read_spectra
+    from llm4ms.library import Library
+    from llm4ms.ranking import model_ranking
+
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    library = Library.load(args.library)
+    queries = list(read_spectra(args.queries))[: args.n_queries]
+    keys = [(q.get("inchikey") or "")[:14] or None for q in queries]
+    ranking = model_ranking(library.encoder())
+    if not ranking.classic_retrieval:
+        raise ConfigError("the library's model ranking does not retrieve by a classic score: nothing to compare")
+    return library, queries, keys, ranking
+
+
+def recall_at(hits, keys, cut: int) -> float:
+    """Recall@cut (%) of the true compound (InChIKey first block) over queries with a key."""
+    found = [k is not None and any((h.inchikey or "")[:14] == k for h in row[:cut]) for row, k in zip(hits, keys)]
+    return 100.0 * sum(found) / max(1, sum(k is not None for k in keys))

@@ -25,7 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import rss_mb, run_main, write_results  # noqa: E402
+from _bench import (add_ranked_library_args, load_ranked_library, recall_at, rss_mb, run_main,
+                    write_results)  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,48 +46,29 @@ def compare(hits, reference, query_keys) -> dict:
            # per hit, as an index's recall@10 against exact search is counted
            "recall10_vs_reference": float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(ids, ref)]))}
     for cut in (1, 10):
-        found = [q is not None and any((h.inchikey or "")[:14] == q for h in row[:cut])
-                 for row, q in zip(hits, query_keys)]
-        out[f"R@{cut}"] = 100.0 * sum(found) / max(1, sum(q is not None for q in query_keys))
+        out[f"R@{cut}"] = recall_at(hits, query_keys, cut)
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--library", required=True)
-    parser.add_argument("--queries", required=True)
-    parser.add_argument("--n-queries", type=int, default=300)
+    add_ranked_library_args(parser)
     parser.add_argument("--depths", default="2000:2000,500:500,200:200",
                         help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH rows")
     parser.add_argument("--classic-nprobe", type=int, help="lists the approximate index probes (default: its own)")
     parser.add_argument("--embedding-nprobe", type=int, help="lists the library's IVF index probes (default: its own)")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name")
     args = parser.parse_args()
-    import faiss
-    import torch
-
-    faiss.omp_set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
     from llm4ms.data.shared import portable_path
     from llm4ms.errors import ConfigError
-    from llm4ms.io import read_spectra
-    from llm4ms.library import Library
     from llm4ms.library.classic_retrieval import peak_matrix
-    from llm4ms.ranking import model_ranking
 
     try:
         depths = [tuple(int(x) for x in part.split(":")) for part in args.depths.split(",")]
         assert all(len(d) == 2 and min(d) >= 1 for d in depths)
     except (ValueError, AssertionError):
         raise ConfigError(f"--depths must be EMBEDDING:CLASSIC pairs of positive numbers, not {args.depths!r}")
-    library = Library.load(args.library)
-    queries = list(read_spectra(args.queries))[: args.n_queries]
-    keys = [(q.get("inchikey") or "")[:14] or None for q in queries]
-    ranking = model_ranking(library.encoder())
-    if not ranking.classic_retrieval:
-        raise ConfigError("the library's model ranking does not retrieve by a classic score: nothing to compare")
+    library, queries, keys, ranking = load_ranked_library(args)
     result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
               "queries": len(queries), "threads": args.threads, "ranking": ranking.describe(), "rows": []}
     before, t0 = rss_mb(), time.perf_counter()

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import run_main, write_results  # noqa: E402
+from _bench import add_ranked_library_args, load_ranked_library, recall_at, run_main, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP = 50
@@ -57,43 +57,21 @@ def exhaustive_fused_top(library, ranking, queries, q_emb: np.ndarray, chunk: in
     return out
 
 
-def recall(hits, keys, cut: int) -> float:
-    found = [k is not None and any((h.inchikey or "")[:14] == k for h in row[:cut]) for row, k in zip(hits, keys)]
-    return 100.0 * sum(found) / max(1, sum(k is not None for k in keys))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--library", required=True)
-    parser.add_argument("--queries", required=True)
-    parser.add_argument("--n-queries", type=int, default=300)
+    add_ranked_library_args(parser)
     parser.add_argument("--settings", default="2000:2000:0,200:200:200",
                         help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH:FUSED_DEPTH rows")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name")
     args = parser.parse_args()
-    import faiss
-    import torch
-
-    faiss.omp_set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
     from llm4ms.data.shared import portable_path
     from llm4ms.errors import ConfigError
-    from llm4ms.io import read_spectra
-    from llm4ms.library import Library
-    from llm4ms.ranking import model_ranking
 
     try:
         settings = [tuple(int(x) for x in part.split(":")) for part in args.settings.split(",")]
         assert all(len(s) == 3 and min(s[:2]) >= 1 and s[2] >= 0 for s in settings)
     except (ValueError, AssertionError):
         raise ConfigError(f"--settings must be EMBEDDING:CLASSIC:FUSED depth triples, not {args.settings!r}")
-    library = Library.load(args.library)
-    queries = list(read_spectra(args.queries))[: args.n_queries]
-    keys = [(q.get("inchikey") or "")[:14] or None for q in queries]
-    ranking = model_ranking(library.encoder())
-    if not ranking.classic_retrieval:
-        raise ConfigError("the library's model ranking does not retrieve by a classic score: nothing to compare")
+    library, queries, keys, ranking = load_ranked_library(args)
     q_emb = np.asarray(library.encoder().encode(queries, batch_size=64), dtype=np.float32)
     t0 = time.perf_counter()
     reference = exhaustive_fused_top(library, ranking, queries, q_emb)
@@ -115,7 +93,7 @@ def main() -> int:
                "identical_fused_top10": float(np.mean([np.array_equal(a[:10], b[:10])
                                                        for a, b in zip(lists, reference)])),
                "fused_top50_recall": float(np.mean([len(set(a) & set(b)) / TOP for a, b in zip(lists, reference)])),
-               "R@1": recall(hits, keys, 1), "R@10": recall(hits, keys, 10), "queries_per_s": qps}
+               "R@1": recall_at(hits, keys, 1), "R@10": recall_at(hits, keys, 10), "queries_per_s": qps}
         result["rows"].append(row)
         print(row, file=sys.stderr)
 
