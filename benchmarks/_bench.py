@@ -78,3 +78,16 @@ def recall_at(hits, keys, cut: int) -> float:
     """Recall@cut (%) of the true compound (InChIKey first block) over queries with a key."""
     found = [k is not None and any((h.inchikey or "")[:14] == k for h in row[:cut]) for row, k in zip(hits, keys)]
     return 100.0 * sum(found) / max(1, sum(k is not None for k in keys))
+
+
+def parse_rows(text: str, width: int, option: str, what: str) -> list[tuple[int, ...]]:
+    """``A:B[:C],...`` -> tuples of `width` non-negative integers, the first two positive (depth settings); else
+    one clear error naming `option` and `what` its rows hold."""
+    from llm4ms.errors import ConfigError
+
+    try:
+        rows = [tuple(int(x) for x in part.split(":")) for part in text.split(",")]
+        assert all(len(r) == width and min(r[:2]) >= 1 and min(r) >= 0 for r in rows)
+    except (ValueError, AssertionError):
+        raise ConfigError(f"{option} must be comma-separated {what}, not {text!r}") from None
+    return rows

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import (add_ranked_library_args, load_ranked_library, recall_at, rss_mb, run_main,
-                    write_results)  # noqa: E402
+from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, rss_mb,  # noqa: E402
+                    run_main, write_results)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -60,14 +60,9 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     from llm4ms.data.shared import portable_path
-    from llm4ms.errors import ConfigError
     from llm4ms.library.classic_retrieval import peak_matrix
 
-    try:
-        depths = [tuple(int(x) for x in part.split(":")) for part in args.depths.split(",")]
-        assert all(len(d) == 2 and min(d) >= 1 for d in depths)
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--depths must be EMBEDDING:CLASSIC pairs of positive numbers, not {args.depths!r}")
+    depths = parse_rows(args.depths, 2, "--depths", "EMBEDDING:CLASSIC pairs of positive numbers")
     library, queries, keys, ranking = load_ranked_library(args)
     result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
               "queries": len(queries), "threads": args.threads, "ranking": ranking.describe(), "rows": []}

@@ -25,7 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import add_ranked_library_args, load_ranked_library, recall_at, run_main, write_results  # noqa: E402
+from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, run_main,  # noqa: E402
+                    write_results)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP = 50
@@ -52,7 +53,8 @@ def exhaustive_fused_top(library, ranking, queries, q_emb: np.ndarray, chunk: in
             if ranking.prior.active:
                 score -= ranking.prior.penalties(query, masses)
             rounded = np.round(score, 6)
-            cand = np.argpartition(-rounded, 8 * TOP)[:8 * TOP]
+            cand = (np.argpartition(-rounded, 8 * TOP)[:8 * TOP] if rounded.size > 8 * TOP
+                    else np.arange(rounded.size))
             out.append(cand[np.lexsort((cand, -rounded[cand]))][:TOP])
     return out
 
@@ -64,13 +66,8 @@ def main() -> int:
                         help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH:FUSED_DEPTH rows")
     args = parser.parse_args()
     from llm4ms.data.shared import portable_path
-    from llm4ms.errors import ConfigError
 
-    try:
-        settings = [tuple(int(x) for x in part.split(":")) for part in args.settings.split(",")]
-        assert all(len(s) == 3 and min(s[:2]) >= 1 and s[2] >= 0 for s in settings)
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--settings must be EMBEDDING:CLASSIC:FUSED depth triples, not {args.settings!r}")
+    settings = parse_rows(args.settings, 3, "--settings", "EMBEDDING:CLASSIC:FUSED depth triples")
     library, queries, keys, ranking = load_ranked_library(args)
     q_emb = np.asarray(library.encoder().encode(queries, batch_size=64), dtype=np.float32)
     t0 = time.perf_counter()

@@ -103,20 +103,28 @@ def test_classic_index_matches_the_score_matrix():
         ClassicIndex("entropy", library)
 
 
-def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_evaluate(tmp_path):
-    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+def _encoded_library(tmp_path, n_compounds: int, model_seed: int, spectra_seed: int):
+    """(encoder, queries, library spectra, `Library`): a tiny peak model and half the synthetic spectra as library."""
     from llm4ms.library import Library
     from llm4ms.model import SpectrumEncoder
     from llm4ms.model.peak_model import build_peak_model
 
     build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
-                     seed=1)
+                     seed=model_seed)
     encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
-    spectra = _spectra_with_masses(15, seed=5)
+    spectra = _spectra_with_masses(n_compounds, seed=spectra_seed)
     queries, library_spectra = spectra[0::2], spectra[1::2]
-    library = Library.build(library_spectra, tmp_path / "lib", encoder, show_progress=False)
+    return encoder, queries, library_spectra, Library.build(library_spectra, tmp_path / "lib", encoder,
+                                                            show_progress=False)
+
+
+def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_evaluate(tmp_path):
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+
+    encoder, queries, library_spectra, library = _encoded_library(tmp_path, 15, model_seed=1, spectra_seed=5)
     shallow = Ranking(fusion=0.1, depth=1, prior=MassPrior(ion_weight=0.02))
-    deep = Ranking(fusion=0.1, depth=1, classic_depth=len(library_spectra), prior=MassPrior(ion_weight=0.02))
+    deep = Ranking(fusion=0.1, depth=1, classic_depth=len(library_spectra), fused_depth=0,
+                   prior=MassPrior(ion_weight=0.02))
     exhaustive = Ranking(fusion=0.1, depth=len(library_spectra), prior=MassPrior(ion_weight=0.02))
     hits = {name: [[h.library_index for h in row] for row in library.search(queries, k=3, encoder=encoder,
                                                                             ranking=r)]
@@ -166,16 +174,8 @@ def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_eval
     from dataclasses import replace
 
     from llm4ms.evaluate.embedding_scorer import EncoderScorer
-    from llm4ms.library import Library
-    from llm4ms.model import SpectrumEncoder
-    from llm4ms.model.peak_model import build_peak_model
 
-    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
-                     seed=2)
-    encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
-    spectra = _spectra_with_masses(40, seed=7)
-    queries, library_spectra = spectra[0::2], spectra[1::2]
-    library = Library.build(library_spectra, tmp_path / "lib", encoder, show_progress=False)
+    encoder, queries, library_spectra, library = _encoded_library(tmp_path, 40, model_seed=2, spectra_seed=7)
     prior = MassPrior(weight=0.5, margin=1.5, ion_weight=0.05)
     fused = Ranking(fusion=0.3, depth=1, classic_depth=4, fused_depth=4, prior=prior)
     by_classic = replace(fused, fused_depth=0)
