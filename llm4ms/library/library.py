@@ -23,8 +23,8 @@ from llm4ms.library.index_file import index_problem, open_index, write_index
 from llm4ms.library.lock import writer_lock
 from llm4ms.library.merge import check_shards, write_merged
 from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
-from llm4ms.ranking import (Ranking, classic_candidates, model_ranking, rerank_all, resolve_ranking,
-                            uses_fused_selection)
+from llm4ms.ranking import (Ranking, classic_candidates, model_ranking, nominal_mass_table, rerank_all,
+                            resolve_ranking, uses_fused_selection)
 from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Library:
         self._encoder = None
         self._classic_indexes: dict[tuple[str, bool], Any] = {}  # (score, approximate) -> its retrieval
         self._structures: dict[str, Any] = {}  # fingerprint settings -> the kept StructureBits (or None)
+        self._mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None  # `nominal_mass_table(masses)`, once
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
     # ---- building --------------------------------------------------------------------------------
@@ -273,7 +274,10 @@ class Library:
                 classic_fn = retrieval.scores
                 if unfiltered:
                     # (a filter already searches its candidates exactly)
-                    extra = classic_candidates(ranking, retrieval, queries, q, self.embeddings, self.masses)
+                    if self._mass_table is None and uses_fused_selection(ranking, retrieval):
+                        self._mass_table = nominal_mass_table(self.masses)
+                    extra = classic_candidates(ranking, retrieval, queries, q, self.embeddings, self.masses,
+                                               self._mass_table)
 
                     def embedding_fn(row: int, idx: np.ndarray) -> np.ndarray:
                         order = np.argsort(idx)
