@@ -115,8 +115,11 @@ def main(argv=None) -> int:
 
         settings = None
         if args.blend:
-            k, temperature, weight = args.blend.split(",")
-            settings = BlendSettings(int(k), float(temperature), float(weight))
+            try:
+                k, temperature, weight = args.blend.split(",")
+                settings = BlendSettings(int(k), float(temperature), float(weight))
+            except ValueError as err:
+                p.error(f"--blend must be K,TEMPERATURE,WEIGHT (k >= 1, temperature > 0, 0 <= weight <= 1): {err}")
         predictor.use_references(resolve_references(args.references, args.data), settings)
 
     train_sum, n_train = np.zeros(MAX_MZ + 1), 0

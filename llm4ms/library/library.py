@@ -260,8 +260,9 @@ class Library:
         depth = max(k, ranking.depth) if ranking.reranks else k
         unfiltered = mass_tolerance is None and precursor_tolerance is None and ion_mode is None
         retrieval = (self.classic_index(ranking.classic, ranking.classic_approximate)
-                     if unfiltered and ranking.reranks and ranking.classic_retrieval else None)
-        if retrieval is not None and uses_fused_selection(ranking, retrieval):
+                     if ranking.classic_retrieval else None)
+        fused = unfiltered and retrieval is not None and uses_fused_selection(ranking, retrieval)
+        if fused:
             depth = max(k, min(depth, ranking.fused_depth))  # the fused selection holds the list's top
         indices, scores = self.retrieve(q, queries, depth, mass_tolerance=mass_tolerance,
                                         query_masses=query_masses, precursor_tolerance=precursor_tolerance,
@@ -269,12 +270,11 @@ class Library:
         if ranking.reranks:
             classic_fn = self._classic_fn(ranking.classic)
             extra = embedding_fn = None
-            if ranking.classic_retrieval:
-                retrieval = self.classic_index(ranking.classic, ranking.classic_approximate)
+            if retrieval is not None:
                 classic_fn = retrieval.scores
                 if unfiltered:
                     # (a filter already searches its candidates exactly)
-                    if self._mass_table is None and uses_fused_selection(ranking, retrieval):
+                    if fused and self._mass_table is None:
                         self._mass_table = nominal_mass_table(self.masses)
                     extra = classic_candidates(ranking, retrieval, queries, q, self.embeddings, self.masses,
                                                self._mass_table)
