@@ -211,3 +211,36 @@ def test_top_per_column_is_exact_with_ties_and_zeros():
             ref = np.lexsort((np.arange(len(scores)), -scores[:, j]))[:n]
             assert np.array_equal(idx[j], ref), (n, step, j)
             assert np.array_equal(values[j], scores[ref, j])
+
+
+def test_csr_product_agrees_with_scipys_and_falls_back_without_float32():
+    from scipy import sparse
+
+    from llm4ms.similarity.named import CsrProduct
+
+    rng = np.random.default_rng(4)
+    matrix = sparse.random(3000, 400, density=0.05, format="csr", random_state=5, dtype=np.float32)
+    q = rng.random((400, 7)).astype(np.float32)
+    np.testing.assert_allclose(CsrProduct(matrix) @ q, matrix @ q, rtol=1e-5, atol=1e-6)
+    assert (CsrProduct(matrix) @ q).dtype == np.float32
+    doubles = matrix.astype(np.float64)
+    fallback = CsrProduct(doubles)
+    assert fallback._torch is None  # MKL's path is float32 only: scipy's product, to the last digit
+    assert np.array_equal(fallback @ q, np.asarray(doubles @ q, dtype=np.float32))
+    empty = sparse.csr_matrix((5, 400), dtype=np.float32)
+    assert (CsrProduct(empty) @ q).shape == (5, 7) and not (CsrProduct(empty) @ q).any()
+
+
+def test_high_rows_hold_the_highest_values_with_ties_and_short_arrays():
+    from llm4ms.ranking import high_rows
+
+    rng = np.random.default_rng(6)
+    for values in (rng.random(100_000).astype(np.float32),
+                   np.round(rng.random(50_000), 2),                          # many ties
+                   np.where(rng.random(50_000) < 0.999, 0.0, rng.random(50_000))):  # nearly all zero
+        for count, least in ((2000, 200), (640, 64), (64, 64)):
+            rows = high_rows(values, count, least)
+            assert rows.size >= least and np.unique(rows).size == rows.size
+            # a threshold's rows: every row at least as high as the lowest kept one is kept
+            assert rows.size == np.count_nonzero(values >= values[rows].min())
+    assert high_rows(np.arange(10.0), 2000, 200).tolist() == list(range(10))  # short: every row

@@ -168,7 +168,7 @@ def test_training_script_trains_on_the_train_split_only(tmp_path, capsys):
     assert f"{n_train} TRAIN-split spectra" in info["data"] and 0 < n_train < len(spectra)
 
 
-def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_evaluate(tmp_path):
+def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_evaluate(tmp_path, monkeypatch):
     """Selecting the classic side by the whole fused score finds the fused top of the whole library at a depth where
     selecting by the classic score alone does not (a strong prior moves candidates up from deep in both lists)."""
     from dataclasses import replace
@@ -191,3 +191,29 @@ def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_eval
     idx, _ = scorer.search(queries, k=4)
     assert [row[row >= 0].tolist() for row in idx] == hits["fused"]
     assert Ranking.from_dict({**fused.to_dict(), "fused_depth": 0}) == by_classic
+    # the threshold from a sample of high-U rows (`high_rows`), as on a large library: still the exhaustive top
+    import llm4ms.ranking as ranking_module
+
+    original, partial_sets = ranking_module.high_rows, []
+
+    def sampled_rows(values, count, least):
+        rows = original(values, count, least, step=2)
+        partial_sets.append(rows.size < values.size)
+        return rows
+
+    monkeypatch.setattr(ranking_module.FusedSelection, "PROBE", 2)
+    monkeypatch.setattr(ranking_module, "high_rows", sampled_rows)
+    sampled = [[h.library_index for h in row] for row in library.search(queries, k=4, encoder=encoder, ranking=fused)]
+    assert any(partial_sets) and sampled == hits["exhaustive"]
+
+
+def test_log_odds_table_equals_one_call_per_query():
+    model = load_ion_model("bundled")
+    queries = [_toluene(), *synthetic_spectra(3, 1, seed=8)]
+    masses = np.array([92.0, 78.05, np.nan, 150.2, 20.0, 240.0, 92.4])
+    table = model.log_odds_table(queries, masses, threads=2)
+    assert table.shape == (len(queries), masses.size)
+    for row, query in zip(table, queries):
+        np.testing.assert_allclose(row, model.log_odds(query, masses), rtol=1e-12, atol=1e-12)
+    assert (table[:, [2, 4]] == 0).all()  # unknown mass, and a mass no molecule has: no evidence
+    assert model.log_odds_table([], masses).shape == (0, masses.size)

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from llm4ms.errors import ConfigError
 from llm4ms.similarity.accurate import ACCURATE_SCORES, accurate_matrix
@@ -110,13 +111,43 @@ def top_per_column(scores: np.ndarray, n: int, step: int = 64) -> tuple[np.ndarr
     return idx, values
 
 
+class CsrProduct:
+    """One library part's CSR matrix times dense query columns, through MKL's sparse BLAS where torch has it.
+
+    Why not scipy's product alone: it is one plain loop per row; torch's CSR x dense product calls MKL (x86
+    wheels) and is 2.4x faster on the 1 M-spectrum library (5.8 vs 13.7 ms a query on 2 cores, 64 queries a
+    block, two row parts on two threads). Shares the matrix's arrays (no copy); scipy where torch has no MKL.
+    Scores agree with scipy's to float32 rounding (about 1e-7).
+    """
+
+    def __init__(self, matrix: Any) -> None:
+        self.matrix, self._torch = matrix, None
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a core dependency
+            return
+        if (torch.backends.mkl.is_available() and matrix.nnz and matrix.data.dtype == np.float32
+                and matrix.indptr.dtype == matrix.indices.dtype and matrix.has_canonical_format):
+            self._torch = torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr), torch.from_numpy(matrix.indices),
+                                                  torch.from_numpy(matrix.data), size=matrix.shape,
+                                                  check_invariants=False)
+
+    def __matmul__(self, q: np.ndarray) -> np.ndarray:
+        """(rows, columns of `q`) float32."""
+        if self._torch is None:
+            return np.asarray(self.matrix @ q, dtype=np.float32)
+        import torch
+
+        return (self._torch @ torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))).numpy()
+
+
 class ClassicIndex:
     """Exhaustive top-n of a whole library under a sparse-product score (``cosine``, ``cosine_sqrt``, ``wcs``).
 
     The ranking retrieves candidates by the embedding *and* by the classic score it fuses with (a weak
     embedding alone misses fused top hits deep in a large library); this is the classic side: the library's
     weight vectors as one CSR matrix, queries streamed through it in blocks (the same vectors `score_matrix`
-    uses, so the scores agree to the last digit).
+    uses; the product is `CsrProduct`'s, so the scores agree with `score_matrix` to float32 rounding).
     """
 
     def __init__(self, name: str, spectra: Iterable[Spectrum], max_mz: int = MAX_MZ) -> None:
@@ -170,10 +201,13 @@ class ClassicIndex:
         out = np.zeros((len(queries), n), dtype=np.int64)
         mz_power, intensity_power, _ = self.weighting
         pieces = self._pieces(bounds)
-        with ThreadPoolExecutor(threads) as pool:
+        # the parts are the parallelism: a BLAS product inside one (a selection's) on its own threads too
+        # oversubscribes the cores (U in `FusedSelection`: 5.6 vs 3.6 ms a query at 1 M on 2 cores)
+        with ThreadPoolExecutor(threads) as pool, threadpool_limits(1 if threads > 1 else None, user_api="blas"):
             for start in range(0, len(queries), block):
                 chunk = list(queries[start:start + block])
-                q = weighted_matrix(chunk, mz_power, intensity_power, self.max_mz).toarray().T
+                q = np.ascontiguousarray(weighted_matrix(chunk, mz_power, intensity_power, self.max_mz).toarray().T,
+                                         dtype=np.float32)
                 part = partial(self._part_top, q, n, select=select, columns=(start, start + len(chunk)))
                 parts = list(pool.map(lambda b: part(*b), zip(pieces, bounds[:-1], bounds[1:])))
                 cand = np.concatenate([p[0] for p in parts], axis=1)
@@ -183,12 +217,12 @@ class ClassicIndex:
         return out
 
     def _pieces(self, bounds: np.ndarray) -> list[Any]:
-        """The library's row parts between `bounds` as CSR matrices, sliced once per index and part layout (a
+        """The library's row parts between `bounds` as `CsrProduct`s, sliced once per index and part layout (a
         slice copies its rows)."""
         key = (id(self.matrix), tuple(int(b) for b in bounds))
         if self._row_parts[0] != key:
             whole = len(bounds) == 2
-            self._row_parts = (key, [self.matrix if whole else self.matrix[lo:hi]
+            self._row_parts = (key, [CsrProduct(self.matrix if whole else self.matrix[lo:hi])
                                      for lo, hi in zip(bounds[:-1], bounds[1:])])
         return self._row_parts[1]
 
@@ -196,7 +230,7 @@ class ClassicIndex:
                   columns: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
         """The best min(n, len(rows)) of `rows` (library rows lo..hi) per query column of dense `q`, and their
         selection scores."""
-        sims = np.asarray(rows @ q, dtype=np.float32)  # (rows, queries) cosines >= 0: the squared ones' order
+        sims = rows @ q  # (rows, queries) cosines >= 0: the squared ones' order
         if select is None:
             idx, values = top_per_column(sims, n)
         else:
