@@ -19,6 +19,7 @@ The settings are fit on the validation split (``data_prep/fit_ranking.py``) and 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -164,6 +165,39 @@ class Ranking:
         return ", ".join(parts)
 
 
+class IonOdds:
+    """The molecular-ion log-odds of every query for every library spectrum's mass, computed once per search.
+
+    Why: the fused selection, the re-scoring of the list and the re-ranker's features all read them; one booster
+    call over (queries x the library's distinct nominal masses, 877 at 1 M spectra) replaces three calls a query.
+    The values are the model's own (`MolecularIonModel.log_odds` per nominal mass): hits do not change.
+    """
+
+    def __init__(self, ranking: Ranking, queries: Sequence[Spectrum], masses: np.ndarray,
+                 mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
+        """`mass_table`: `nominal_mass_table(masses)` when the caller keeps it (~60 ms at 1 M spectra)."""
+        from llm4ms.molecular_ion import load_ion_model
+
+        nominal, self._slot = mass_table if mass_table is not None else nominal_mass_table(masses)
+        self.table = load_ion_model(ranking.prior.ion_model).log_odds_table(list(queries), nominal)
+
+    @classmethod
+    def for_search(cls, ranking: Ranking, queries: Sequence[Spectrum], masses: Optional[np.ndarray],
+                   mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Optional["IonOdds"]:
+        """The table when `ranking` reads molecular-ion evidence of a library with masses, else None."""
+        if masses is None or not ranking.prior.active or ranking.prior.ion_weight <= 0 or not len(queries):
+            return None
+        return cls(ranking, queries, masses, mass_table)
+
+    def __call__(self, row: int, idx: np.ndarray) -> np.ndarray:
+        """Log-odds (len(idx),) of query `row` for library indices `idx`."""
+        return self.table[row][self._slot[np.asarray(idx, dtype=np.int64)]]
+
+    def best(self, row: int) -> float:
+        """The largest log-odds of query `row` over the library (0 for an empty library)."""
+        return float(self.table[row].max()) if self.table.shape[1] else 0.0
+
+
 class FusedSelection:
     """Exhaustive classic retrieval by the whole fused score (embedding, classic score and prior): the ``select``
     of `ClassicIndex.top`, in its one pass over the library.
@@ -182,26 +216,18 @@ class FusedSelection:
     PROBE = 10
 
     def __init__(self, ranking: Ranking, queries: Sequence[Spectrum], query_embeddings: np.ndarray,
-                 library_embeddings: Any, masses: Optional[np.ndarray],
-                 mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
-        """`mass_table`: `nominal_mass_table(masses)` when the caller keeps it (~60 ms at 1 M spectra, a fifth of a
-        one-query search there)."""
+                 library_embeddings: Any, masses: Optional[np.ndarray], ion_odds: Optional[IonOdds] = None) -> None:
+        """`ion_odds`: the search's `IonOdds` (built here when the ranking needs them and none is given)."""
         self.ranking, self.queries = ranking, list(queries)
         self.query_embeddings = np.asarray(query_embeddings, dtype=np.float32)
         self.library_embeddings = library_embeddings
         self.masses = None if masses is None or not ranking.prior.active else np.asarray(masses, dtype=np.float64)
-        self.log_odds: list[np.ndarray] = []
         self._profiles = [ranking.prior.query_profile(q) if self.masses is not None and ranking.prior.weight > 0
                           else None for q in self.queries]
+        self.ion_odds = ion_odds if ion_odds is not None else IonOdds.for_search(ranking, queries, self.masses)
         self.bonus = np.zeros(len(self.queries))
-        if self.masses is not None and ranking.prior.ion_weight > 0:
-            # one model call per query over the library's distinct nominal masses, looked up per row after
-            from llm4ms.molecular_ion import load_ion_model
-
-            model = load_ion_model(ranking.prior.ion_model)
-            nominal, self._mass_slot = mass_table if mass_table is not None else nominal_mass_table(self.masses)
-            self.log_odds = list(model.log_odds_table(self.queries, nominal))
-            self.bonus = ranking.prior.ion_weight * np.array([odds.max() for odds in self.log_odds])
+        if self.ion_odds is not None:
+            self.bonus = ranking.prior.ion_weight * np.array([self.ion_odds.best(j) for j in range(len(queries))])
 
     #: library rows per step of `_upper`: its (rows, queries) pieces stay in cache while they are turned around
     UPPER_ROWS = 2048
@@ -225,7 +251,7 @@ class FusedSelection:
         """F of library `rows` for query `j`, given their U."""
         if self.masses is None:
             return upper.astype(np.float64)
-        odds = self.log_odds[j][self._mass_slot[rows]] if self.log_odds else None
+        odds = self.ion_odds(j, rows) if self.ion_odds is not None else None
         return upper - self.ranking.prior.penalties(self.queries[j], self.masses[rows], profile=self._profiles[j],
                                                     log_odds=odds)
 
@@ -276,13 +302,13 @@ def nominal_mass_table(masses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def classic_candidates(ranking: Ranking, retrieval: Any, queries: Sequence[Spectrum], query_embeddings: np.ndarray,
                        library_embeddings: Any, masses: Optional[np.ndarray],
-                       mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
+                       ion_odds: Optional[IonOdds] = None) -> np.ndarray:
     """The candidates classic retrieval adds: from an exhaustive `ClassicIndex` the ``fused_depth`` best by the fused
     score over the whole library (`FusedSelection`), else (an approximate index, or ``fused_depth`` 0) the
     ``classic_depth`` best by the classic score. One place for `Library.search` and `llm4ms evaluate`, so both rank
     alike."""
     if uses_fused_selection(ranking, retrieval):
-        selection = FusedSelection(ranking, queries, query_embeddings, library_embeddings, masses, mass_table)
+        selection = FusedSelection(ranking, queries, query_embeddings, library_embeddings, masses, ion_odds)
         return retrieval.top(queries, ranking.fused_depth, select=selection)
     return retrieval.top(queries, ranking.classic_depth)
 
@@ -300,10 +326,12 @@ ClassicFn = Callable[[Spectrum, np.ndarray], np.ndarray]
 
 
 def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_scores: np.ndarray,
-           classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+           classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int,
+           log_odds: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """Order one query's retrieved candidates by the fused, prior-penalised score; top `k`, best first.
 
-    Ties are broken by the lower library index, so the search and the evaluation agree exactly.
+    Ties are broken by the lower library index, so the search and the evaluation agree exactly. `log_odds`: the
+    candidates' molecular-ion log-odds when already computed (`IonOdds`).
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     if candidates.size == 0:
@@ -312,7 +340,8 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
     if ranking.fusion < 1.0:
         score = score + (1.0 - ranking.fusion) * np.asarray(classic_fn(query, candidates), dtype=np.float64)
     if ranking.prior.active and masses is not None:
-        score = score - ranking.prior.penalties(query, np.asarray(masses, dtype=np.float64)[candidates])
+        score = score - ranking.prior.penalties(query, np.asarray(masses, dtype=np.float64)[candidates],
+                                                log_odds=log_odds)
     order = np.lexsort((candidates, -np.round(score, 6)))[:k]
     return candidates[order], score[order].astype(np.float32)
 
@@ -332,12 +361,14 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
                extra: Optional[np.ndarray] = None,
                embedding_fn: Optional[EmbeddingFn] = None,
                candidates_fn: Optional[CandidatesFn] = None,
-               structures_fn: Optional[StructuresFn] = None) -> tuple[np.ndarray, np.ndarray]:
+               structures_fn: Optional[StructuresFn] = None,
+               ion_odds: Optional[IonOdds] = None) -> tuple[np.ndarray, np.ndarray]:
     """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way.
 
     `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
     come from `embedding_fn`. With a learned re-ranker in `ranking`, `candidates_fn` gives it the candidates'
     spectra and structures (`llm4ms.reranker`), `structures_fn` their fingerprint bits where a library keeps them.
+    `ion_odds`: the search's molecular-ion log-odds (`IonOdds`), else the model is asked per list.
     """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -357,12 +388,14 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
             if more.size:
                 cand = np.concatenate([cand, more])
                 emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
+        odds = ion_odds(row, cand) if ion_odds is not None else None
         if learned is None:
-            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k)
+            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k, log_odds=odds)
         else:
-            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top))
+            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top), log_odds=odds)
             ci, cs = rerank_list(learned, ranking, query, ci, cs, dict(zip(cand.tolist(), emb.tolist())),
-                                 classic_fn, masses, candidates_fn, probabilities[row], structures_fn)
+                                 classic_fn, masses, candidates_fn, probabilities[row], structures_fn,
+                                 None if ion_odds is None else partial(ion_odds, row))
             ci, cs = ci[:k], cs[:k]
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
     return top_i, top_s
@@ -371,7 +404,8 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
 def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.ndarray, fused: np.ndarray,
                 embedding: Mapping[int, float], classic_fn: ClassicFn, masses: Optional[np.ndarray],
                 candidates_fn: CandidatesFn, probabilities: np.ndarray,
-                structures_fn: Optional[StructuresFn] = None) -> tuple[np.ndarray, np.ndarray]:
+                structures_fn: Optional[StructuresFn] = None,
+                log_odds_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray]:
     """Re-order the fused list's first ``learned.top`` by the learned re-ranker (ties by the lower index); their
     scores become its probabilities, the rest of the list follows with score 0. A list without a predicted
     spectrum (no candidate with a prediction confidence) keeps its fused order and scores."""
@@ -387,7 +421,8 @@ def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.
     features = learned.features(query, ranking, fused[:n], np.array([embedding[int(i)] for i in head]),
                                 classic_fn(query, head), spectra,
                                 None if masses is None else np.asarray(masses, dtype=np.float64)[head],
-                                probabilities, structures_fn and structures_fn(learned.fingerprint_model.config, head))
+                                probabilities, structures_fn and structures_fn(learned.fingerprint_model.config, head),
+                                log_odds=None if log_odds_fn is None else log_odds_fn(head))
     score = np.round(learned.rescore(features), 6)
     order = np.lexsort((head, -score))
     out_s = np.concatenate([softmax(score)[order], np.zeros(candidates.size - n)]).astype(np.float32)

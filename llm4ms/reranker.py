@@ -52,14 +52,15 @@ class Reranker:
 
     def features(self, query: Spectrum, ranking: Any, fused: np.ndarray, embedding: np.ndarray,
                  classic: np.ndarray, candidates: Sequence[Spectrum], masses: Optional[np.ndarray],
-                 probabilities: np.ndarray, structures: Optional[tuple[np.ndarray, np.ndarray]] = None
-                 ) -> np.ndarray:
+                 probabilities: np.ndarray, structures: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                 log_odds: Optional[np.ndarray] = None) -> np.ndarray:
         """(len(candidates), len(FEATURE_NAMES)) for one query's list, best fused first.
 
         `fused`, `embedding`, `classic`: the list's scores as the ranking computed them; `candidates`: their
         spectra, with ``smiles`` and ``prediction_confidence`` in the metadata where known; `masses`: their
         molecular masses (NaN unknown); `probabilities`: the query's predicted fingerprint; `structures`: the
-        candidates' fingerprint bits if already known (else computed from their SMILES).
+        candidates' fingerprint bits if already known (else computed from their SMILES); `log_odds`: their
+        molecular-ion log-odds if already known (`llm4ms.ranking.IonOdds`).
         """
         from dataclasses import replace
 
@@ -72,7 +73,7 @@ class Reranker:
         columns = [np.asarray(fused, dtype=np.float64), np.asarray(embedding, dtype=np.float64),
                    np.asarray(classic, dtype=np.float64), scores("cosine", query, list(candidates)),
                    scores("wcs", query, list(candidates)), scores("entropy", query, list(candidates)),
-                   load_ion_model(ranking.prior.ion_model).log_odds(query, masses),
+                   load_ion_model(ranking.prior.ion_model).log_odds(query, masses) if log_odds is None else log_odds,
                    hand.penalties(query, masses)]
         agreement = self.fingerprint_model.agreement(probabilities, [c.smiles for c in candidates], structures)
         columns += [agreement[:, j] for j in range(agreement.shape[1])]

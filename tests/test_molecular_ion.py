@@ -205,6 +205,12 @@ def test_fused_retrieval_selects_the_exhaustive_fused_top_and_search_equals_eval
     monkeypatch.setattr(ranking_module, "high_rows", sampled_rows)
     sampled = [[h.library_index for h in row] for row in library.search(queries, k=4, encoder=encoder, ranking=fused)]
     assert any(partial_sets) and sampled == hits["exhaustive"]
+    # the search's one table of molecular-ion log-odds (`IonOdds`) gives what asking the model per list gives
+    with_table = library.search(queries, k=4, encoder=encoder, ranking=fused)
+    monkeypatch.setattr(ranking_module.IonOdds, "for_search", classmethod(lambda cls, *args: None))
+    per_list = library.search(queries, k=4, encoder=encoder, ranking=fused)
+    assert [[(h.library_index, h.score) for h in row] for row in with_table] == \
+        [[(h.library_index, h.score) for h in row] for row in per_list]
 
 
 def test_log_odds_table_equals_one_call_per_query():

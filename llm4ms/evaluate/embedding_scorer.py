@@ -84,7 +84,7 @@ class EncoderScorer(Scorer):
         `ranking` replaces this scorer's ranking for one call (the runner's "without the prior" column).
         """
         from llm4ms.evaluate.scorers import search_by_chunks
-        from llm4ms.ranking import classic_candidates, classic_from_spectra, rerank_all
+        from llm4ms.ranking import IonOdds, classic_candidates, classic_from_spectra, rerank_all
 
         ranking = ranking if ranking is not None else self.ranking
         depth = max(k, ranking.depth) if ranking.reranks else k
@@ -97,6 +97,7 @@ class EncoderScorer(Scorer):
             return idx, sc
         classic_fn = classic_from_spectra(ranking.classic, self._spectra)
         extra = embedding_fn = None
+        ion_odds = IonOdds.for_search(ranking, queries, self._masses)  # as `Library.search`
         if ranking.classic_retrieval:  # as `Library.search`
             from llm4ms.similarity.named import ClassicIndex
 
@@ -112,12 +113,13 @@ class EncoderScorer(Scorer):
                 retrieval = self._approximate
             classic_fn = retrieval.scores
             if candidates is None:  # a filter already searches its candidates exactly
-                extra = classic_candidates(ranking, retrieval, queries, q, self._library, self._masses)
+                extra = classic_candidates(ranking, retrieval, queries, q, self._library, self._masses, ion_odds)
 
                 def embedding_fn(row: int, cand: np.ndarray) -> np.ndarray:
                     return self._library[cand] @ q[row]
         return rerank_all(ranking, queries, idx, sc, classic_fn, self._masses, k, extra=extra,
-                          embedding_fn=embedding_fn, candidates_fn=lambda ix: [self._spectra[int(i)] for i in ix])
+                          embedding_fn=embedding_fn, candidates_fn=lambda ix: [self._spectra[int(i)] for i in ix],
+                          ion_odds=ion_odds)
 
     def score_chunk(self, queries: Sequence[Spectrum]) -> np.ndarray:
         if self._library is None:

@@ -23,7 +23,7 @@ from llm4ms.library.index_file import index_problem, open_index, write_index
 from llm4ms.library.lock import writer_lock
 from llm4ms.library.merge import check_shards, write_merged
 from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
-from llm4ms.ranking import (Ranking, classic_candidates, model_ranking, nominal_mass_table, rerank_all,
+from llm4ms.ranking import (IonOdds, Ranking, classic_candidates, model_ranking, nominal_mass_table, rerank_all,
                             resolve_ranking, uses_fused_selection)
 from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 
@@ -270,14 +270,17 @@ class Library:
         if ranking.reranks:
             classic_fn = self._classic_fn(ranking.classic)
             extra = embedding_fn = None
+            ion_odds = None
+            if self.masses is not None and ranking.prior.ion_weight > 0:
+                if self._mass_table is None:
+                    self._mass_table = nominal_mass_table(self.masses)
+                ion_odds = IonOdds.for_search(ranking, queries, self.masses, self._mass_table)
             if retrieval is not None:
                 classic_fn = retrieval.scores
                 if unfiltered:
                     # (a filter already searches its candidates exactly)
-                    if fused and self._mass_table is None:
-                        self._mass_table = nominal_mass_table(self.masses)
                     extra = classic_candidates(ranking, retrieval, queries, q, self.embeddings, self.masses,
-                                               self._mass_table)
+                                               ion_odds)
 
                     def embedding_fn(row: int, idx: np.ndarray) -> np.ndarray:
                         order = np.argsort(idx)
@@ -286,7 +289,7 @@ class Library:
                         return rows @ q[row]
             indices, scores = rerank_all(ranking, queries, indices, scores, classic_fn, self.masses, k,
                                          extra=extra, embedding_fn=embedding_fn, candidates_fn=self._candidates,
-                                         structures_fn=self._structure_bits)
+                                         structures_fn=self._structure_bits, ion_odds=ion_odds)
         return make_hits(queries, indices, scores, min_score, self.metadata_rows)
 
     def search_embeddings(self, q: np.ndarray, queries: Sequence[Spectrum], k: int = 10,
