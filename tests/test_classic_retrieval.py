@@ -165,6 +165,52 @@ def test_approximate_classic_retrieval_on_request_kept_beside_the_library(small_
                     for row, hits in zip(idx, searched)]) >= 0.9
 
 
+def _mapped(array) -> bool:
+    """True when `array` is a view of a memory-mapped file (not a copy in memory)."""
+    import mmap
+
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def test_exact_matrix_kept_beside_a_large_library_is_mapped_not_rebuilt(small_library):
+    import shutil
+
+    from llm4ms.library.classic_retrieval import (EXACT_RECORD, classic_retrieval, load_exact, prepare_exact,
+                                                  save_exact)
+    from llm4ms.similarity.named import CsrProduct
+
+    library, _, _ = small_library
+    cache, key = library.folder / "classic_cosine_sqrt", cache_key(library.manifest, "cosine_sqrt")
+    built = peak_matrix(library._files, "cosine_sqrt")
+    try:
+        assert load_exact(cache, key, "cosine_sqrt") is None
+        assert prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")
+        assert not prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")  # kept: no rebuild
+        mapped = classic_retrieval(library.folder, library.manifest, library._files, "cosine_sqrt")
+        assert _mapped(mapped.matrix.data) and (mapped.matrix != built.matrix).nnz == 0
+        queries = _peaky(9, 7)
+        expected = built.top(queries, 30, threads=1)
+        assert (mapped.top(queries, 30, threads=3) == expected).all()  # row parts are views of the mapped arrays
+        part = CsrProduct(mapped.matrix, 400, 900)
+        assert _mapped(part.data) and _mapped(part.indices)  # a view of the mapped arrays, not a copy
+        q = np.random.default_rng(0).random((built.matrix.shape[1], 3)).astype(np.float32)
+        np.testing.assert_allclose(part @ q, built.matrix[400:900] @ q, rtol=1e-5, atol=1e-6)
+        assert load_exact(cache, "another library", "cosine_sqrt") is None
+        record = json.loads((cache / EXACT_RECORD).read_text())
+        (cache / EXACT_RECORD).write_text(json.dumps({**record, "nnz": record["nnz"] - 1}))
+        assert load_exact(cache, key, "cosine_sqrt") is None  # arrays that do not match their record: not used
+        (cache / EXACT_RECORD).unlink()
+        assert load_exact(cache, key, "cosine_sqrt") is None  # no record = an unfinished cache
+        save_exact(built, cache, key)
+        assert load_exact(cache, key, "cosine_sqrt") is not None
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_structure_fingerprints_kept_beside_the_library(small_library, processes, monkeypatch):
     from llm4ms.fingerprint_model import FingerprintConfig, FingerprintModel
@@ -223,10 +269,12 @@ def test_csr_product_agrees_with_scipys_and_falls_back_without_float32():
     q = rng.random((400, 7)).astype(np.float32)
     np.testing.assert_allclose(CsrProduct(matrix) @ q, matrix @ q, rtol=1e-5, atol=1e-6)
     assert (CsrProduct(matrix) @ q).dtype == np.float32
+    np.testing.assert_allclose(CsrProduct(matrix, 1000, 2500) @ q, matrix[1000:2500] @ q, rtol=1e-5, atol=1e-6)
     doubles = matrix.astype(np.float64)
     fallback = CsrProduct(doubles)
     assert fallback._torch is None  # MKL's path is float32 only: scipy's product, to the last digit
     assert np.array_equal(fallback @ q, np.asarray(doubles @ q, dtype=np.float32))
+    assert np.array_equal(CsrProduct(doubles, 7, 2000) @ q, np.asarray(doubles[7:2000] @ q, dtype=np.float32))
     empty = sparse.csr_matrix((5, 400), dtype=np.float32)
     assert (CsrProduct(empty) @ q).shape == (5, 7) and not (CsrProduct(empty) @ q).any()
 

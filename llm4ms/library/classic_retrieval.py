@@ -2,16 +2,17 @@
 
 The default ranking also retrieves candidates by sqrt cosine, because the embedding alone misses fused top hits
 deep in a large library (`llm4ms.ranking`). Exhaustively that is one sparse product over the whole library per
-query: about 2 ms at 100k spectra, 20 ms at 1 M on one core, most of a million-spectrum search; the library's
-matrix is built from its stored arrays in ~20 s at 1 M (`peak_matrix`). With ``Ranking.classic_approximate``
-(``llm4ms search --approximate-classic``) the library's weight vectors are projected on their 256 leading
-*uncentred* principal directions (an orthogonal projection, so inner products are kept as far as the kept
-directions carry them) and searched with a FAISS IVF inner-product index of 8-bit scalar-quantised codes (about
-270 MB at 1 M; an L2 index over the projections completed to unit length found no more and ran 8x slower); its
+query: about 7.5 ms at 1 M on 2 cores (MKL's product), a quarter of a million-spectrum search; the library's
+matrix is built from its stored arrays in ~20 s at 1 M (`peak_matrix`), or mapped in ~1 s from the copy that
+``llm4ms index`` keeps beside a library of more than 300,000 spectra (`prepare_exact`). With
+``Ranking.classic_approximate`` (``llm4ms search --approximate-classic``) the library's weight vectors are projected
+on their 256 leading *uncentred* principal directions (an orthogonal projection, so inner products are kept as far
+as the kept directions carry them) and searched with a FAISS IVF inner-product index of 8-bit scalar-quantised
+codes (about 270 MB at 1 M; an L2 index over the projections completed to unit length found no more and ran 8x slower); its
 candidates are then ordered by the exact score from the sparse rows, so every score a hit shows is exact. Recall
 against exhaustive retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library
-it is 4x faster end to end and loses 1.3 R@1 points (the top 50 the re-ranker reads differs for about one
-query in ten), so it is not the default.
+it finds 93.8 % of the default's top 10 and loses 2 R@1 points, at 1.5x the default's speed, so it is not the
+default.
 
 FAISS and numpy do all the work; what is written here is only what neither has: the uncentred projection of a
 sparse matrix and the cache of the built index beside the library (``classic_<score>/`` in the library folder,
@@ -148,15 +149,64 @@ def cache_key(manifest: Any, name: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+#: the exact matrix's arrays kept beside a large library (`save_exact`), and the record that marks them complete
+EXACT_ARRAYS = ("indptr", "indices", "data")
+EXACT_RECORD = "exact.json"
+
+
+def save_exact(exact: ClassicIndex, folder: Path, key: str) -> None:
+    """Keep the exhaustive index's CSR arrays in `folder` (``classic_<score>/``) so the next process maps them
+    instead of rebuilding them: at 1 M spectra ~20 s to build, ~1 s to map (0.9 GB on disk, as much as the peaks).
+    Each array written atomically; the record last, so a half-written cache is never read."""
+    folder.mkdir(exist_ok=True)
+    (folder / EXACT_RECORD).unlink(missing_ok=True)
+    matrix = exact.matrix
+    for part in EXACT_ARRAYS:
+        with atomic_path(folder / f"exact_{part}.npy") as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, getattr(matrix, part))
+    write_json(folder / EXACT_RECORD, {"key": key, "shape": list(matrix.shape), "nnz": int(matrix.nnz)})
+
+
+def load_exact(folder: Path, key: str, name: str) -> Optional[ClassicIndex]:
+    """The kept exhaustive index if it was built from this library's peaks (`key`) and reads back whole, else
+    None. Its arrays are memory-mapped copy-on-write: pages are read when first scored, never written back."""
+    try:
+        record = json.loads((folder / EXACT_RECORD).read_text())
+        if record.get("key") != key:
+            return None
+        arrays = {part: np.load(folder / f"exact_{part}.npy", mmap_mode="c") for part in EXACT_ARRAYS}
+        shape = tuple(int(v) for v in record["shape"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (arrays["indptr"].shape != (shape[0] + 1,) or arrays["data"].shape != (int(record["nnz"]),)
+            or arrays["indices"].shape != arrays["data"].shape or shape[1] != MAX_MZ + 1):
+        return None
+    matrix = sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape, copy=False)
+    return ClassicIndex.from_matrix(name, matrix)
+
+
+def prepare_exact(folder: Path, manifest: Any, files: Any, name: str) -> bool:
+    """Build and keep the exhaustive index of a library folder unless a current one is kept; True if one was
+    built (`Library.prepare_search`, i.e. ``llm4ms index``)."""
+    cache, key = Path(folder) / f"classic_{name}", cache_key(manifest, name)
+    if load_exact(cache, key, name) is not None:
+        return False
+    save_exact(peak_matrix(files, name), cache, key)
+    return True
+
+
 def classic_retrieval(folder: Path, manifest: Any, files: Any, name: str, approximate: bool = False,
                       exact: Optional[ClassicIndex] = None) -> Any:
     """Retrieval by the classic score `name` over a library folder: the exhaustive `ClassicIndex` (`exact`, when
-    already built), or with `approximate` the cached approximate index (built and kept on first use)."""
-    exact = exact if exact is not None else peak_matrix(files, name)
-    if not approximate:
-        return exact
+    already built; mapped from the folder when `prepare_exact` kept it; else built from the stored peaks), or with
+    `approximate` the cached approximate index (built and kept on first use)."""
     cache = Path(folder) / f"classic_{name}"
     key = cache_key(manifest, name)
+    if exact is None:
+        exact = load_exact(cache, key, name) or peak_matrix(files, name)
+    if not approximate:
+        return exact
     approx = ApproximateClassicIndex.load(exact, cache, key)
     if approx is None:
         log.warning("building the approximate %s index of %s (%d spectra; once, kept in %s)", name, folder,

@@ -112,30 +112,42 @@ def top_per_column(scores: np.ndarray, n: int, step: int = 64) -> tuple[np.ndarr
 
 
 class CsrProduct:
-    """One library part's CSR matrix times dense query columns, through MKL's sparse BLAS where torch has it.
+    """Library rows lo..hi of a CSR matrix times dense query columns, through MKL's sparse BLAS where torch has it.
 
     Why not scipy's product alone: it is one plain loop per row; torch's CSR x dense product calls MKL (x86
     wheels) and is 2.4x faster on the 1 M-spectrum library (5.8 vs 13.7 ms a query on 2 cores, 64 queries a
-    block, two row parts on two threads). Shares the matrix's arrays (no copy); scipy where torch has no MKL.
-    Scores agree with scipy's to float32 rounding (about 1e-7).
+    block, two row parts on two threads). The rows are views of the matrix's arrays, never copied (scipy's row
+    slice, and its constructor for a view of less than half an array, would copy: a memory-mapped matrix,
+    `llm4ms.library.classic_retrieval.load_exact`, would be read into memory whole). scipy's product where torch
+    has no MKL. Scores agree with scipy's to float32 rounding (about 1e-7).
     """
 
-    def __init__(self, matrix: Any) -> None:
-        self.matrix, self._torch = matrix, None
+    def __init__(self, matrix: Any, lo: int = 0, hi: Optional[int] = None) -> None:
+        hi = matrix.shape[0] if hi is None else hi
+        start, stop = int(matrix.indptr[lo]), int(matrix.indptr[hi])
+        self.shape = (hi - lo, matrix.shape[1])
+        self.data, self.indices = matrix.data[start:stop], matrix.indices[start:stop]
+        self.indptr = (np.asarray(matrix.indptr[lo:hi + 1]) - start).astype(matrix.indptr.dtype)
+        self._torch = self._scipy = None
         try:
             import torch
         except ImportError:  # pragma: no cover - torch is a core dependency
-            return
-        if (torch.backends.mkl.is_available() and matrix.nnz and matrix.data.dtype == np.float32
-                and matrix.indptr.dtype == matrix.indices.dtype and matrix.has_canonical_format):
-            self._torch = torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr), torch.from_numpy(matrix.indices),
-                                                  torch.from_numpy(matrix.data), size=matrix.shape,
+            torch = None
+        if (torch is not None and torch.backends.mkl.is_available() and stop > start
+                and self.data.dtype == np.float32 and self.indptr.dtype == self.indices.dtype
+                and matrix.has_canonical_format):
+            self._torch = torch.sparse_csr_tensor(torch.from_numpy(self.indptr), torch.from_numpy(self.indices),
+                                                  torch.from_numpy(self.data), size=self.shape,
                                                   check_invariants=False)
+        else:
+            from scipy import sparse
+
+            self._scipy = sparse.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
 
     def __matmul__(self, q: np.ndarray) -> np.ndarray:
         """(rows, columns of `q`) float32."""
         if self._torch is None:
-            return np.asarray(self.matrix @ q, dtype=np.float32)
+            return np.asarray(self._scipy @ q, dtype=np.float32)
         import torch
 
         return (self._torch @ torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))).numpy()
@@ -217,12 +229,10 @@ class ClassicIndex:
         return out
 
     def _pieces(self, bounds: np.ndarray) -> list[Any]:
-        """The library's row parts between `bounds` as `CsrProduct`s, sliced once per index and part layout (a
-        slice copies its rows)."""
+        """The library's row parts between `bounds` as `CsrProduct`s, made once per index and part layout."""
         key = (id(self.matrix), tuple(int(b) for b in bounds))
         if self._row_parts[0] != key:
-            whole = len(bounds) == 2
-            self._row_parts = (key, [CsrProduct(self.matrix if whole else self.matrix[lo:hi])
+            self._row_parts = (key, [CsrProduct(self.matrix, int(lo), int(hi))
                                      for lo, hi in zip(bounds[:-1], bounds[1:])])
         return self._row_parts[1]
 
