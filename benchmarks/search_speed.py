@@ -76,8 +76,8 @@ def time_llm4ms(library, queries, k: int) -> dict:
 def time_ranked(library, queries, k: int, approximate: bool = False) -> dict:
     """`Library.search` with the model's own ranking, as `llm4ms search` runs it (with `approximate`: as
     ``--approximate-classic`` runs it): the first call also builds the library's peak matrix for classic retrieval
-    (or reads the approximate index kept beside the library; timed apart, with its memory), the second is the
-    steady state."""
+    (or maps the one `llm4ms index` kept beside the library, or reads the approximate index kept there; timed
+    apart, with its memory), the second is the steady state."""
     from dataclasses import replace
 
     from llm4ms.ranking import model_ranking
