@@ -176,20 +176,25 @@ def _mapped(array) -> bool:
     return False
 
 
-def test_exact_matrix_kept_beside_a_large_library_is_mapped_not_rebuilt(small_library):
+def test_exact_matrix_kept_beside_a_large_library_is_mapped_not_rebuilt(small_library, monkeypatch):
     import shutil
 
+    import llm4ms.library.classic_retrieval as classic_retrieval_module
+    from llm4ms.library import structure_cache
+    from llm4ms.ranking import Ranking
     from llm4ms.library.classic_retrieval import (EXACT_RECORD, classic_retrieval, load_exact, prepare_exact,
                                                   save_exact)
     from llm4ms.similarity.named import CsrProduct
 
-    library, _, _ = small_library
+    library, encoder, _ = small_library
     cache, key = library.folder / "classic_cosine_sqrt", cache_key(library.manifest, "cosine_sqrt")
     built = peak_matrix(library._files, "cosine_sqrt")
     try:
         assert load_exact(cache, key, "cosine_sqrt") is None
         assert prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")
-        assert not prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")  # kept: no rebuild
+        written = (cache / "exact_data.npy").stat().st_mtime_ns
+        assert prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")
+        assert (cache / "exact_data.npy").stat().st_mtime_ns == written  # kept: found, not rebuilt
         mapped = classic_retrieval(library.folder, library.manifest, library._files, "cosine_sqrt")
         assert _mapped(mapped.matrix.data) and (mapped.matrix != built.matrix).nnz == 0
         queries = _peaky(9, 7)
@@ -207,7 +212,22 @@ def test_exact_matrix_kept_beside_a_large_library_is_mapped_not_rebuilt(small_li
         assert load_exact(cache, key, "cosine_sqrt") is None  # no record = an unfinished cache
         save_exact(built, cache, key)
         assert load_exact(cache, key, "cosine_sqrt") is not None
+        # through `llm4ms index`'s door: a large library whose model retrieves by the classic score
+        encoder.config["ranking"] = Ranking(fusion=0.3, depth=20, classic_depth=100).to_dict()
+        monkeypatch.setattr(structure_cache, "KEEP_ABOVE", 1000)
+        shutil.rmtree(cache)
+        assert library.prepare_search(encoder) == ["exact cosine_sqrt matrix"]
+        assert load_exact(cache, key, "cosine_sqrt") is not None
+        shutil.rmtree(cache)
+
+        def full_disk(*args):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(classic_retrieval_module, "save_exact", full_disk)
+        assert library.prepare_search(encoder) == []  # logged, not kept; searches build the matrix as before
+        assert not prepare_exact(library.folder, library.manifest, library._files, "cosine_sqrt")
     finally:
+        encoder.config.pop("ranking", None)
         shutil.rmtree(cache, ignore_errors=True)
 
 

@@ -1,23 +1,22 @@
 """Retrieval by a classic score over a library folder: exhaustive (the default), or approximate on request.
 
-The default ranking also retrieves candidates by sqrt cosine, because the embedding alone misses fused top hits
-deep in a large library (`llm4ms.ranking`). Exhaustively that is one sparse product over the whole library per
-query: about 7.5 ms at 1 M on 2 cores (MKL's product), a quarter of a million-spectrum search; the library's
-matrix is built from its stored arrays in ~20 s at 1 M (`peak_matrix`), or mapped in ~1 s from the copy that
-``llm4ms index`` keeps beside a library of more than 300,000 spectra (`prepare_exact`). With
-``Ranking.classic_approximate`` (``llm4ms search --approximate-classic``) the library's weight vectors are projected
-on their 256 leading *uncentred* principal directions (an orthogonal projection, so inner products are kept as far
-as the kept directions carry them) and searched with a FAISS IVF inner-product index of 8-bit scalar-quantised
-codes (about 270 MB at 1 M; an L2 index over the projections completed to unit length found no more and ran 8x slower); its
-candidates are then ordered by the exact score from the sparse rows, so every score a hit shows is exact. Recall
-against exhaustive retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library
-it finds 93.8 % of the default's top 10 and loses 2 R@1 points, at 1.5x the default's speed, so it is not the
-default.
+The default ranking also retrieves candidates by sqrt cosine, because the embedding alone misses fused top hits deep
+in a large library (`llm4ms.ranking`). Exhaustively that is one sparse product over the whole library per query:
+about 7.5 ms at 1 M on 2 cores (MKL's product), a quarter of a million-spectrum search; the library's matrix is
+built from its stored arrays in ~20 s at 1 M (`peak_matrix`), or mapped in ~1 s from the copy that ``llm4ms index``
+keeps beside a library of more than 300,000 spectra (`prepare_exact`). With ``Ranking.classic_approximate``
+(``llm4ms search --approximate-classic``) the library's weight vectors are projected on their 256 leading
+*uncentred* principal directions (an orthogonal projection, so inner products are kept as far as the kept directions
+carry them) and searched with a FAISS IVF inner-product index of 8-bit scalar-quantised codes (about 270 MB at 1 M;
+an L2 index over the projections completed to unit length found no more and ran 8x slower); its candidates are then
+ordered by the exact score from the sparse rows, so every score a hit shows is exact. Recall against exhaustive
+retrieval is measured by ``benchmarks/classic_retrieval.py``: on the 1 M validation library it finds 93.8 % of the
+default's top 10 and loses 2 R@1 points, at 1.5x the default's speed, so it is not the default.
 
-FAISS and numpy do all the work; what is written here is only what neither has: the uncentred projection of a
-sparse matrix and the cache of the built index beside the library (``classic_<score>/`` in the library folder,
-keyed by the peaks' checksums, so a changed library is never served a stale index; written atomically, kept in
-memory only when the folder is read-only).
+FAISS and numpy do all the work; what is written here is only what neither has: the uncentred projection of a sparse
+matrix and the caches beside the library, the built approximate index and the exact matrix's arrays
+(``classic_<score>/`` in the library folder, keyed by the peaks' checksums, so a changed library is never served a
+stale one; written atomically; when the folder is read-only the index is kept in memory and the matrix rebuilt).
 """
 from __future__ import annotations
 
@@ -187,12 +186,18 @@ def load_exact(folder: Path, key: str, name: str) -> Optional[ClassicIndex]:
 
 
 def prepare_exact(folder: Path, manifest: Any, files: Any, name: str) -> bool:
-    """Build and keep the exhaustive index of a library folder unless a current one is kept; True if one was
-    built (`Library.prepare_search`, i.e. ``llm4ms index``)."""
+    """Build and keep the exhaustive index of a library folder unless a current one is kept (`Library.prepare_search`,
+    i.e. ``llm4ms index``). True when one is kept now; False when it could not be written (a read-only folder, a
+    full disk: logged, and each search process builds the matrix itself as before)."""
     cache, key = Path(folder) / f"classic_{name}", cache_key(manifest, name)
     if load_exact(cache, key, name) is not None:
+        return True
+    try:
+        save_exact(peak_matrix(files, name), cache, key)
+    except OSError as err:
+        log.warning("could not keep the %s matrix in %s (%s); each search builds it from the peaks", name, cache,
+                    err)
         return False
-    save_exact(peak_matrix(files, name), cache, key)
     return True
 
 

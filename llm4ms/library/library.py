@@ -389,8 +389,8 @@ class Library:
         ranking = model_ranking(self.encoder(encoder))
         done = []
         if ranking.classic_retrieval and len(self) > KEEP_ABOVE and ClassicIndex.supports(ranking.classic):
-            prepare_exact(self.folder, self.manifest, self._files, ranking.classic)
-            done.append(f"exact {ranking.classic} matrix")
+            if prepare_exact(self.folder, self.manifest, self._files, ranking.classic):
+                done.append(f"exact {ranking.classic} matrix")
         if approximate_classic and ranking.fusion < 1.0:
             self.classic_index(ranking.classic, approximate=True)
             done.append(f"approximate {ranking.classic} index")
