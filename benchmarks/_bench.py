@@ -52,6 +52,17 @@ def add_ranked_library_args(parser, n_queries: int = 300) -> None:
     parser.add_argument("--name")
 
 
+def run_header(args, library, queries, **more) -> dict:
+    """What every library benchmark's result file starts with: the command, the library (a portable path), its size,
+    the queries and threads used; `more` after them."""
+    import sys
+
+    from llm4ms.data.shared import portable_path
+
+    return {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
+            "queries": len(queries), "threads": args.threads, **more}
+
+
 def load_ranked_library(args):
     """(library, queries, their InChIKey first blocks or None, the model's ranking), with FAISS and torch on
     ``args.threads``; a ranking that retrieves nothing by a classic score is one clear error."""

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, rss_mb,  # noqa: E402
+from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, rss_mb, run_header,  # noqa: E402
                     run_main, write_results)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,13 +59,11 @@ def main() -> int:
     parser.add_argument("--embedding-nprobe", type=int, help="lists the library's IVF index probes (default: its own)")
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
-    from llm4ms.data.shared import portable_path
     from llm4ms.library.classic_retrieval import peak_matrix
 
     depths = parse_rows(args.depths, 2, "--depths", "EMBEDDING:CLASSIC pairs of positive numbers")
     library, queries, keys, ranking = load_ranked_library(args)
-    result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
-              "queries": len(queries), "threads": args.threads, "ranking": ranking.describe(), "rows": []}
+    result = run_header(args, library, queries, ranking=ranking.describe(), rows=[])
     before, t0 = rss_mb(), time.perf_counter()
     exact = peak_matrix(library._files, ranking.classic)
     result["exact_matrix_build_s"], result["exact_matrix_rss_mb"] = time.perf_counter() - t0, rss_mb() - before

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, run_main,  # noqa: E402
+from _bench import (add_ranked_library_args, load_ranked_library, parse_rows, recall_at, run_header, run_main,  # noqa: E402
                     write_results)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,16 +65,14 @@ def main() -> int:
     parser.add_argument("--settings", default="2000:2000:0,200:200:200",
                         help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH:FUSED_DEPTH rows")
     args = parser.parse_args()
-    from llm4ms.data.shared import portable_path
 
     settings = parse_rows(args.settings, 3, "--settings", "EMBEDDING:CLASSIC:FUSED depth triples")
     library, queries, keys, ranking = load_ranked_library(args)
     q_emb = np.asarray(library.encoder().encode(queries, batch_size=64), dtype=np.float32)
     t0 = time.perf_counter()
     reference = exhaustive_fused_top(library, ranking, queries, q_emb)
-    result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
-              "queries": len(queries), "threads": args.threads, "ranking": ranking.describe(),
-              "reference_s": time.perf_counter() - t0, "rows": []}
+    result = run_header(args, library, queries, ranking=ranking.describe(), reference_s=time.perf_counter() - t0,
+                        rows=[])
     for depth, classic_depth, fused_depth in settings:
         setting = replace(ranking, depth=depth, classic_depth=classic_depth, fused_depth=fused_depth)
         fused_only = replace(setting, reranker="")

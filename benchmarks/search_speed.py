@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _bench import rss_mb  # noqa: E402
+from _bench import rss_mb, run_header  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -155,7 +155,6 @@ def main() -> int:
 
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    from llm4ms.data.shared import portable_path
     from llm4ms.io import read_spectra
     from llm4ms.library import Library
 
@@ -163,8 +162,7 @@ def main() -> int:
     queries = list(read_spectra(args.queries))[: args.n_queries]
     skip = set(filter(None, args.skip.split(",")))
     print(f"library {len(library)} spectra, {len(queries)} queries, {args.threads} threads", file=sys.stderr)
-    result = {"command": " ".join(sys.argv), "library": portable_path(args.library), "library_spectra": len(library),
-              "queries": len(queries), "threads": args.threads, "k": args.k}
+    result = run_header(args, library, queries, k=args.k)
     result["llm4ms"] = time_llm4ms(library, queries, args.k)
     print(f"llm4ms: {result['llm4ms']}", file=sys.stderr)
     if "ranked" not in skip:
