@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fingerprint-model", type=Path, default=None, help="reuse a trained fingerprint model")
     parser.add_argument("--spectra", type=Path, default=None, help="measured spectra for the fingerprint model "
                                                                    "(default: shared MassBank EI); TRAIN split only")
-    parser.add_argument("--fp-epochs", type=int, default=40)
+    parser.add_argument("--fp-epochs", type=int, default=None,
+                        help="fingerprint network epochs (default: llm4ms.fingerprint_model.DEFAULT_EPOCHS)")
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--leaves", type=int, default=7)
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
 
     from llm4ms.data.shared import portable_path, shared_path
     from llm4ms.data.split import compound_split
-    from llm4ms.fingerprint_model import FingerprintModel, train_fingerprint_model
+    from llm4ms.fingerprint_model import DEFAULT_EPOCHS, FingerprintModel, train_fingerprint_model
     from llm4ms.io import read_spectra
     from llm4ms.metrics import list_recall
     from llm4ms.model import SpectrumEncoder
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
         spectra = [s for s in read_spectra(source)
                    if s.inchikey14 and s.smiles and compound_split(s.inchikey14) == "train"]
         fingerprint_model = train_fingerprint_model(
-            spectra, epochs=args.fp_epochs, seed=args.seed,
+            spectra, epochs=DEFAULT_EPOCHS if args.fp_epochs is None else args.fp_epochs, seed=args.seed,
             info={"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
                   "split": "compound_split (InChIKey first block) == train",
                   "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"})
