@@ -50,9 +50,9 @@ python benchmarks/recall.py --benchmark insilico --split validation --size 10k \
     --name ion_default_validation_insilico_10k
 
 # 4b. The learned re-ranker behind that ranking (LambdaRank over the fused top 50; its spectrum -> fingerprint
-#     network is trained on TRAIN spectra first, ~2 min): fit on the validation lists of 10k and 100k, reporting
+#     network is trained on TRAIN spectra first, 160 epochs, ~6 min): fit on the validation lists of 10k and 100k, reporting
 #     5-fold cross-validated R@1 / R@10 (the honest validation figure: the booster is then fit on every list);
-#     --write stores "reranker" in the model's ranking. ~5 min on 2 cores.
+#     --write stores "reranker" in the model's ranking. ~8 min on 2 cores.
 python data_prep/build_benchmark.py all --split validation --sizes 100k
 python data_prep/train_reranker.py --out llm4ms/resources/reranker --model runs/peak_mean/supervised/final \
     --queries work_data/benchmark/insilico_validation/queries.msp \
