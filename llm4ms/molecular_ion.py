@@ -140,21 +140,14 @@ class MolecularIonModel:
     def log_odds(self, query: Spectrum, masses: np.ndarray, profile: Optional[IonProfile] = None) -> np.ndarray:
         """Log-odds per candidate mass (Da, NaN = unknown -> 0) that it is the query's molecular mass."""
         masses = np.asarray(masses, dtype=np.float64)
-        out = np.zeros(masses.shape, dtype=np.float64)
-        known = np.isfinite(masses) & (np.rint(masses) > MIN_MASS)
-        if not known.any():
-            return out
-        nominal = np.rint(masses[known]).astype(np.int64)
-        unique, inverse = np.unique(nominal, return_inverse=True)
-        rows = ion_features(query, unique, profile)
-        out[known] = self.booster.predict(rows, raw_score=True, num_threads=1)[inverse]
-        return out
+        return self.log_odds_table([query], masses.ravel(), threads=1, profiles=[profile])[0].reshape(masses.shape)
 
-    def log_odds_table(self, queries: Sequence[Spectrum], masses: np.ndarray,
-                       threads: Optional[int] = None) -> np.ndarray:
+    def log_odds_table(self, queries: Sequence[Spectrum], masses: np.ndarray, threads: Optional[int] = None,
+                       profiles: Optional[Sequence[Optional[IonProfile]]] = None) -> np.ndarray:
         """(len(queries), len(masses)) `log_odds` of every query for the same candidate masses, in one booster
         call on `threads` threads (default: the CPU count). Why: the fused selection needs every query's
-        log-odds for all of a library's distinct masses (877 at 1 M spectra); one call a query cost 5-7 ms."""
+        log-odds for all of a library's distinct masses (877 at 1 M spectra); one call a query cost 5-7 ms.
+        `profiles`: the queries' ion profiles when already computed."""
         masses = np.asarray(masses, dtype=np.float64)
         out = np.zeros((len(queries), masses.size), dtype=np.float64)
         known = np.isfinite(masses) & (np.rint(masses) > MIN_MASS)
@@ -162,7 +155,8 @@ class MolecularIonModel:
             return out
         nominal = np.rint(masses[known]).astype(np.int64)
         unique, inverse = np.unique(nominal, return_inverse=True)
-        rows = np.concatenate([ion_features(query, unique) for query in queries])
+        profiles = profiles if profiles is not None else [None] * len(queries)
+        rows = np.concatenate([ion_features(query, unique, profile) for query, profile in zip(queries, profiles)])
         odds = self.booster.predict(rows, raw_score=True, num_threads=threads or os.cpu_count() or 1)
         out[:, known] = odds.reshape(len(queries), unique.size)[:, inverse]
         return out
