@@ -1,7 +1,9 @@
 """Train the learned re-ranker (`llm4ms.reranker`) behind a model's fused ranking.
 
 1. The fingerprint model (`llm4ms.fingerprint_model`) on measured TRAIN-split spectra (MassBank EI nominal set),
-   unless `--fingerprint-model DIR` gives one.
+   pretrained first on `--fp-pretrain-spectra` (predicted spectra of other TRAIN-split structures,
+   `data_prep/pick_pretraining_molecules.py` + ``llm4ms predict``) when given, unless `--fingerprint-model DIR`
+   gives one.
 2. Lists: the VALIDATION in-silico queries searched with the model's ranking (without a re-ranker) against each
    `--libraries` file; the top `--top` of each list become rows with the features inference computes.
 3. K-fold cross-validation by query (folds share no query) reports R@1 / R@10 of the fused ranking and of the
@@ -57,6 +59,13 @@ def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_mo
     return features, labels
 
 
+def train_split(spectra) -> list:
+    """The spectra of TRAIN-split compounds that have a SMILES (the fingerprint network never sees others)."""
+    from llm4ms.data.split import compound_split
+
+    return [s for s in spectra if s.inchikey14 and s.smiles and compound_split(s.inchikey14) == "train"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="re-ranker folder to write")
@@ -68,6 +77,11 @@ def main(argv=None) -> int:
                                                                    "(default: shared MassBank EI); TRAIN split only")
     parser.add_argument("--fp-epochs", type=int, default=None,
                         help="fingerprint network epochs (default: llm4ms.fingerprint_model.DEFAULT_EPOCHS)")
+    parser.add_argument("--fp-pretrain-spectra", type=Path, default=None,
+                        help="predicted spectra (llm4ms predict) of other structures to pretrain the fingerprint "
+                             "network on first (data_prep/pick_pretraining_molecules.py); TRAIN split only")
+    parser.add_argument("--fp-pretrain-epochs", type=int, default=None,
+                        help="epochs over them (default: llm4ms.fingerprint_model.DEFAULT_PRETRAIN_EPOCHS)")
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--leaves", type=int, default=7)
@@ -87,7 +101,8 @@ def main(argv=None) -> int:
 
     from llm4ms.data.shared import portable_path, shared_path
     from llm4ms.data.split import compound_split
-    from llm4ms.fingerprint_model import DEFAULT_EPOCHS, FingerprintModel, train_fingerprint_model
+    from llm4ms.fingerprint_model import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, FingerprintModel,
+                                          train_fingerprint_model)
     from llm4ms.io import read_spectra
     from llm4ms.metrics import list_recall
     from llm4ms.model import SpectrumEncoder
@@ -99,14 +114,20 @@ def main(argv=None) -> int:
         fingerprint_model = FingerprintModel.load(args.fingerprint_model)
     else:
         source = args.spectra or shared_path(*MASSBANK_EI)
-        spectra = [s for s in read_spectra(source)
-                   if s.inchikey14 and s.smiles and compound_split(s.inchikey14) == "train"]
+        spectra = train_split(read_spectra(source))
+        pretrain = train_split(read_spectra(args.fp_pretrain_spectra)) if args.fp_pretrain_spectra else []
+        info = {"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
+                "split": "compound_split (InChIKey first block) == train",
+                "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"}
+        if pretrain:
+            info["pretraining"] = (f"{portable_path(args.fp_pretrain_spectra)}: {len(pretrain)} predicted spectra of "
+                                   "TRAIN-split structures")
         fingerprint_model = train_fingerprint_model(
-            spectra, epochs=DEFAULT_EPOCHS if args.fp_epochs is None else args.fp_epochs, seed=args.seed,
-            info={"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
-                  "split": "compound_split (InChIKey first block) == train",
-                  "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"})
-        print(f"fingerprint model: {len(spectra)} TRAIN spectra, {time.perf_counter() - t0:.0f} s", flush=True)
+            spectra, epochs=DEFAULT_EPOCHS if args.fp_epochs is None else args.fp_epochs, seed=args.seed, info=info,
+            pretrain=pretrain,
+            pretrain_epochs=DEFAULT_PRETRAIN_EPOCHS if args.fp_pretrain_epochs is None else args.fp_pretrain_epochs)
+        print(f"fingerprint model: {len(spectra)} TRAIN spectra, {len(pretrain)} predicted for pretraining, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
 
     encoder = SpectrumEncoder.from_pretrained(args.model)
     ranking = replace(model_ranking(encoder), reranker="")

@@ -16,7 +16,8 @@ It was trained on lists from *predicted* libraries, so it runs only on lists wit
 predictor confidence is recorded (what `llm4ms predict` writes); a list of measured spectra keeps the fused order
 (on measured validation the re-ranker lost 1 of 121 queries there, with no confidence it had never seen).
 The same `rerank_list` runs in `Library.search` and in `llm4ms evaluate` (via `llm4ms.ranking.rerank_all`).
-Training: ``data_prep/train_reranker.py`` (VALIDATION queries; the fingerprint model on TRAIN spectra only).
+Training: ``data_prep/train_reranker.py`` (VALIDATION queries; the fingerprint model on TRAIN-split structures
+only: predicted spectra of many, then the measured spectra).
 """
 from __future__ import annotations
 

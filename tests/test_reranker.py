@@ -68,6 +68,26 @@ def test_fingerprint_model_learns_trains_saves_and_checks_its_version(tmp_path):
         FingerprintModel.load(tmp_path)
 
 
+def test_fingerprint_pretraining_teaches_before_the_measured_epochs():
+    spectra = _spectra()
+    plain = train_fingerprint_model(spectra[:2], SMALL, epochs=1, seed=3)
+    assert "pretrain_spectra" not in plain.info["training"]
+    same = train_fingerprint_model(spectra[:2], SMALL, epochs=1, seed=3, pretrain=[])
+    np.testing.assert_array_equal(same.predict(spectra), plain.predict(spectra))  # no pretraining: same network
+    # what the network knows after one measured epoch on two spectra comes from the (here: same) pretraining set
+    model = train_fingerprint_model(spectra[:2], SMALL, epochs=1, learning_rate=3e-3, peak_dropout=0.0,
+                                    pretrain=spectra, pretrain_epochs=300)
+    own = np.array([int(s.inchikey[10:14]) for s in spectra])
+
+    def accuracy(m):
+        p = m.predict(spectra)
+        return np.mean([m.agreement(p[i], SMILES[:12])[:, 1].argmax() == own[i] for i in range(len(spectra))])
+
+    assert accuracy(model) > 0.8 and accuracy(plain) < 0.5
+    assert model.info["training"]["pretrain_spectra"] == len(spectra)
+    assert model.info["training"]["pretrain_epochs"] == 300
+
+
 def _trained_reranker(tmp_path) -> Reranker:
     """A re-ranker whose lists reward a high fingerprint cosine (feature column of fp_cosine)."""
     rng = np.random.default_rng(0)
@@ -196,3 +216,46 @@ def test_training_script_fits_on_validation_lists_and_refuses_test_queries(tmp_p
     n_train = sum(compound_split(s.inchikey14) == "train" for s in spectra)
     assert f"{n_train} TRAIN-split spectra" in reranker.fingerprint_model.info["data"]
     assert model_ranking(SpectrumEncoder.from_pretrained(tmp_path / "model")).reranker == str(tmp_path / "reranker")
+    assert "pretraining" not in reranker.fingerprint_model.info
+    # pretraining on predicted spectra: only TRAIN-split structures are read
+    write_msp(spectra, tmp_path / "predicted.msp")
+    assert module.main(["--out", str(tmp_path / "pretrained"), "--queries", str(tmp_path / "queries.msp"),
+                        "--fp-pretrain-spectra", str(tmp_path / "predicted.msp"), "--fp-pretrain-epochs", "1",
+                        *common]) == 0
+    info = Reranker.load(tmp_path / "pretrained").fingerprint_model.info
+    assert f"{n_train} predicted spectra of TRAIN-split structures" in info["pretraining"]
+    assert info["training"]["pretrain_spectra"] == n_train and info["training"]["pretrain_epochs"] == 1
+
+
+def test_pretraining_molecules_are_train_split_and_not_excluded(tmp_path):
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    from rdkit import Chem
+
+    from llm4ms.data.split import compound_split
+
+    smiles = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCCCC", "c1ccccc1O", "CC(C)O", "CCOC(=O)C",
+              "c1ccncc1", "CCS", "OCCO", "CC#N", "C1CCCCC1", "CCBr", "CCCCO", "CCCCN", "CCCCCl", "CCOCC", "CCCC#N"]
+    keys = {s: Chem.MolToInchiKey(Chem.MolFromSmiles(s)) for s in smiles}
+    train = [s for s in smiles if compound_split(keys[s][:14]) == "train"]
+    assert len(train) >= 3 and len(train) < len(smiles)
+    with gzip.open(tmp_path / "moses.csv.gz", "wt") as handle:
+        handle.write("SMILES,SPLIT\n" + "".join(f"{s},train\n" for s in smiles + ["not a smiles"]))
+    (tmp_path / "decoys.tsv").write_text(f"inchikey\tsmiles\n{keys[train[0]]}\t{train[0]}\n")
+    script = Path(__file__).resolve().parents[1] / "data_prep" / "pick_pretraining_molecules.py"
+    spec = importlib.util.spec_from_file_location("pick_pretraining_molecules", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "picked.smi"
+    assert module.main(["--n", "100", "--out", str(out), "--source", str(tmp_path / "moses.csv.gz"),
+                        "--exclude", str(tmp_path / "decoys.tsv")]) == 0
+    picked = [line.split()[0] for line in out.read_text().splitlines()]
+    assert sorted(picked) == sorted(train[1:])
+    assert module.main(["--n", "1", "--out", str(out), "--source", str(tmp_path / "moses.csv.gz")]) == 0
+    assert len(out.read_text().splitlines()) == 1
+    (tmp_path / "bad.tsv").write_text("smiles\nCCO\n")
+    with pytest.raises(ConfigError, match="no 'inchikey' column"):
+        module.main(["--out", str(out), "--source", str(tmp_path / "moses.csv.gz"),
+                     "--exclude", str(tmp_path / "bad.tsv")])
