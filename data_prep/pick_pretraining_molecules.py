@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import random
 import sys
 from pathlib import Path
@@ -46,10 +45,10 @@ def pick(source: Path, n: int, exclude: set[str], seed: int) -> list[str]:
     from rdkit import Chem, RDLogger
 
     from llm4ms.data.split import compound_split
+    from llm4ms.predict.inputs import read_molecules
 
     RDLogger.DisableLog("rdApp.*")
-    with gzip.open(source, "rt", encoding="utf-8", newline="") as handle:
-        smiles = [row[0].strip() for row in csv.reader(handle) if row and row[0].strip()][1:]
+    smiles = [row.smiles for row in read_molecules(source) if row.smiles]
     random.Random(seed).shuffle(smiles)
     seen, out = set(exclude), []
     for text in smiles:
@@ -72,7 +71,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help=".smi file to write (SMILES id)")
     parser.add_argument("--exclude", type=Path, nargs="*", default=[],
                         help="TSV tables with an 'inchikey' column whose structures are left out")
-    parser.add_argument("--source", type=Path, default=None, help="MOSES csv(.gz) (default: shared data)")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="molecule file, .smi/.csv/.tsv(.gz) as llm4ms predict reads (default: shared MOSES)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
 
