@@ -6,7 +6,9 @@
 
 Prints a markdown table and writes benchmarks/results/recall_<name>.json and .md, where <name> is
 <benchmark>_<split>[_<size>]. Missing benchmark files are built first (all but prediction).
-Identity = InChIKey first block; each method also runs with a +-0.5 Da molecular-mass filter.
+Identity = InChIKey first block; each method also runs with a +-0.5 Da molecular-mass filter. Every recall comes
+with its 95 % interval, and every method is compared query by query with --reference (paired margin, its interval
+and McNemar's p; `llm4ms.evaluate.uncertainty`); the JSON keeps each method's per-query ranks.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OMP threads (shared machine)")
     parser.add_argument("--name", help="result name (default <benchmark>_<split>[_<size>])")
     parser.add_argument("--prior", default="model", help="mass prior for every method: model, off, or W[,MARGIN[,MIN_REL]]")
+    parser.add_argument("--reference", default=None,
+                        help="method the others are paired with (default llm4ms when run, else the first)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -93,7 +97,8 @@ def main() -> int:
 
         model_prior = model_ranking(SpectrumEncoder.from_pretrained(args.model)).prior
     result = evaluate(queries, library, methods, mass_tolerance=args.mass_tolerance,
-                      method_options=options, name=name, prior=parse_prior(args.prior, model_prior))
+                      method_options=options, name=name, prior=parse_prior(args.prior, model_prior),
+                      reference=args.reference)
     result["settings"].update({"queries_path": portable_path(queries_path), "library_path": portable_path(library_path),
                                "load_seconds": load_seconds, "threads": args.threads,
                                "command": " ".join(["python", "benchmarks/recall.py"] + sys.argv[1:])})

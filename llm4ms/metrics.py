@@ -24,6 +24,26 @@ def _normalise_key(key: Optional[str], first_block: bool) -> Optional[str]:
     return text[:14] if first_block else text
 
 
+def first_hit_ranks(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
+                    first_block: bool = True) -> np.ndarray:
+    """Per query, the 0-based rank of the first hit with the query's compound; -1 when it is not among the hits
+    or the query has no InChIKey (`query_keys` / `hit_keys` as in `recall_at_k`). The per-query record that
+    recall and its intervals (`llm4ms.evaluate.uncertainty`) are computed from."""
+    hits = np.asarray(hit_keys, dtype=object)
+    if hits.ndim != 2 or hits.shape[0] != len(query_keys):
+        raise ValueError(f"hit_keys must be (n_queries, k); got {hits.shape} for {len(query_keys)} queries")
+    rank = np.full(len(query_keys), -1, dtype=np.int64)
+    for i, q in enumerate(query_keys):
+        qk = _normalise_key(q, first_block)
+        if qk is None:
+            continue
+        for j in range(hits.shape[1]):
+            if _normalise_key(hits[i, j], first_block) == qk:
+                rank[i] = j
+                break
+    return rank
+
+
 def recall_at_k(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
                 ks: Sequence[int] = DEFAULT_KS) -> dict:
     """Recall@k by InChIKey first block and by full InChIKey.
@@ -45,17 +65,10 @@ def recall_at_k(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
     result["n_queries"] = int(valid.sum())
     result["n_skipped"] = int((~valid).sum())
     for label, first_block in (("inchikey14", True), ("inchikey", False)):
-        rank = np.full(len(query_keys), np.iinfo(np.int64).max, dtype=np.int64)
-        for i, q in enumerate(query_keys):
-            qk = _normalise_key(q, first_block)
-            if qk is None:
-                continue
-            for j in range(width):
-                if _normalise_key(hits[i, j], first_block) == qk:
-                    rank[i] = j
-                    break
+        rank = first_hit_ranks(query_keys, hits, first_block)
+        found = rank[valid]
         n = max(int(valid.sum()), 1)
-        result[label] = {str(k): float(np.sum(rank[valid] < k)) / n for k in ks}
+        result[label] = {str(k): float(np.sum((found >= 0) & (found < k))) / n for k in ks}
     return result
 
 

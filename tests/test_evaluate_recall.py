@@ -120,6 +120,8 @@ def test_cli_evaluate_on_tiny_msp(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["methods"]["cosine"]["recall"]["inchikey14"]["1"] == 1.0
     assert result["counts"]["library"] == 3
+    assert result["methods"]["cosine"]["per_query"]["first_hit_rank"] == [0, 0]
+    assert result["paired"]["reference"] == "cosine" and "Paired with **cosine**" in printed
 
 
 def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys):
@@ -135,6 +137,10 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys):
                  "--model", str(tmp_path / "no-model-here")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "no-model-here" in err and len(err.splitlines()) == 1
+    code = main(["evaluate", "--queries", str(queries), "--library", str(queries), "--methods", "cosine,wcs",
+                 "--reference", "entropy"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--reference entropy" in err and len(err.splitlines()) == 1
 
 
 def test_build_measured_benchmark_invariants(tmp_path):

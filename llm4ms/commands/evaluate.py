@@ -45,7 +45,10 @@ def register(subparsers) -> None:
                         help="mass-plausibility prior applied to every method in extra columns: 'model' (the "
                              "prior fitted for --model, if any, with its molecular-ion model weight), 'off', or "
                              "WEIGHT[,MARGIN[,MIN_REL[,ION_WEIGHT]]]")
-    parser.add_argument("--out", help="write the full result as JSON here")
+    parser.add_argument("--reference", default=None,
+                        help="method every other one is compared with query by query (paired margin with a 95 %% "
+                             "interval and McNemar's test; default llm4ms when it runs, else the first method)")
+    parser.add_argument("--out", help="write the full result as JSON here (per-query ranks included)")
     parser.set_defaults(func=run)
 
 
@@ -123,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
         precursor_tolerance = Tolerance(*check_tolerance(args.precursor_tolerance, "--precursor-tolerance"))
     ks = _parse_ks(args.k)
+    if args.reference is not None and args.reference not in methods:
+        raise ConfigError(f"--reference {args.reference} is not among the methods ({', '.join(methods)})")
     queries = load_spectra(args.queries)
     library = load_spectra(args.library)
     if not queries:
@@ -139,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(queries, library, methods, ks=ks, mass_tolerance=args.mass_tolerance,
                           method_options=options, name=f"{args.queries} vs {args.library}",
-                          prior=_prior(args), precursor_tolerance=precursor_tolerance)
+                          prior=_prior(args), precursor_tolerance=precursor_tolerance,
+                          reference=args.reference)
     except ImportError as err:  # an optional package that find_spec saw but that cannot be imported
         name = (getattr(err, "name", None) or "").split(".")[0]
         if name not in {m for mods in OPTIONAL_MODULES.values() for m in mods}:

@@ -20,7 +20,8 @@ import numpy as np
 from llm4ms.evaluate.scorers import Scorer, get_scorer, search_by_chunks
 from llm4ms.ranking import MassPrior, resolve_ranking
 from llm4ms.mass import Tolerance, mass_candidates, sort_by_mass, tolerance_window
-from llm4ms.metrics import DEFAULT_KS, hit_keys_for, recall_at_k
+from llm4ms.evaluate.uncertainty import hits_at, paired_difference, recall_interval
+from llm4ms.metrics import DEFAULT_KS, first_hit_ranks, hit_keys_for, recall_at_k
 from llm4ms.spectrum import Spectrum
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
              ks: Sequence[int] = DEFAULT_KS, mass_tolerance: Optional[float] = None,
              method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
              name: str = "evaluation", prior: Optional[MassPrior] = None,
-             isomer_subset: bool = True, precursor_tolerance: Optional[Tolerance] = None) -> dict:
+             isomer_subset: bool = True, precursor_tolerance: Optional[Tolerance] = None,
+             reference: Optional[str] = None) -> dict:
     """Evaluate `methods` (registry names or `Scorer` objects) and return a JSON-ready result dict.
 
     With an active `prior` (`llm4ms.ranking.MassPrior`), every method is also reported with the prior
@@ -42,6 +44,10 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
     With a `precursor_tolerance` (`llm4ms.mass.Tolerance`, or text such as "10ppm"), every method is searched
     again within each query's precursor window (``recall_precursor_window``, and
     ``recall_precursor_window_isomer_subset``).
+    Each method's ranking as searched (its prior on where one applies) is kept per query (``per_query``: the
+    first-hit rank, -1 = not in the top max(ks)) with 95 % intervals of its recall (``interval95``), and every
+    method is compared query by query with the `reference` method (default ``llm4ms`` when run, else the
+    first): ``paired`` (`llm4ms.evaluate.uncertainty.paired_difference`, at k = 1 and 10).
     """
     ks = sorted({int(k) for k in ks})
     depth = max(ks)
@@ -94,8 +100,10 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
                      **({"precursor_window": window_stats} if window_stats is not None else {}),
                      "prior": prior.__dict__ if prior is not None and prior.active else None},
         "versions": versions(),
+        "query_inchikey14": [k[:14].upper() if k else None for k in query_keys],
         "methods": {},
     }
+    valid = np.array([bool(k) for k in query_keys], dtype=bool)
     for method in methods:
         scorer = method if isinstance(method, Scorer) else get_scorer(method, **method_options.get(method, {}))
         label = method if isinstance(method, str) else scorer.name
@@ -124,6 +132,11 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
             if isomer_keys:
                 entry["recall_with_prior_isomer_subset"] = recall_at_k(
                     isomer_keys, hit_keys_for(idx_p[isomers], library_keys), ks)
+        searched = idx_p if method_prior is not None and method_prior.active else idx
+        ranks = first_hit_ranks(query_keys, hit_keys_for(searched, library_keys))
+        entry["per_query"] = {"variant": "recall_with_prior" if searched is not idx else "recall",
+                              "first_hit_rank": ranks.tolist()}
+        entry["interval95"] = {str(k): recall_interval(hits_at(ranks[valid], k)) for k in ks}
         if candidates is not None:
             t0 = time.perf_counter()
             idx_f, _ = scorer.search(queries, k=depth, candidates=candidates, **plain)
@@ -138,7 +151,24 @@ def evaluate(queries: Sequence[Spectrum], library: Sequence[Spectrum], methods: 
                 entry["recall_precursor_window_isomer_subset"] = recall_at_k(
                     isomer_keys, hit_keys_for(idx_w[isomers], library_keys), ks)
         result["methods"][label] = entry
+    result["paired"] = paired_comparison(result, reference, [k for k in ks if k in (1, 10)], valid)
     return result
+
+
+def paired_comparison(result: Mapping[str, Any], reference: Optional[str], ks: Sequence[int],
+                      valid: np.ndarray) -> Optional[dict[str, Any]]:
+    """The reference method minus every other method, query by query, as searched (None with one method)."""
+    labels = list(result["methods"])
+    if len(labels) < 2 or not ks:
+        return None
+    if reference is None:
+        reference = "llm4ms" if "llm4ms" in labels else labels[0]
+    if reference not in labels:
+        raise ValueError(f"reference method {reference!r} was not evaluated (methods: {', '.join(labels)})")
+    ranks = {m: np.asarray(result["methods"][m]["per_query"]["first_hit_rank"])[valid] for m in labels}
+    return {"reference": reference, "ks": list(ks),
+            "against": {m: {str(k): paired_difference(hits_at(ranks[reference], k), hits_at(ranks[m], k))
+                            for k in ks} for m in labels if m != reference}}
 
 
 def precursor_candidates(queries: Sequence[Spectrum], library: Sequence[Spectrum],
@@ -252,5 +282,36 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         row += [f"{100 * entry['recall']['inchikey']['1']:.1f}" if "1" in entry["recall"]["inchikey"] else "-",
                 f"{entry['seconds']['fit']:.1f}", f"{entry['seconds']['search']:.1f}",
                 f"{entry['queries_per_second']:.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n" + paired_table(result)
+
+
+def paired_table(result: Mapping[str, Any]) -> str:
+    """Markdown: each method's R@k with its 95 % interval and the reference's paired margin over it."""
+    paired = result.get("paired")
+    if not paired:
+        return ""
+    ref, ks = paired["reference"], paired["ks"]
+
+    def pct(x: float) -> str:
+        return f"{100 * x:+.1f}"
+
+    header = ["method"] + [f"R@{k} [95 % CI]" for k in ks] + [f"{ref} minus it, R@{k} [95 % CI]" for k in ks]
+    header += [f"only {ref} / only it (R@{ks[0]})", "McNemar p"]
+    lines = ["", f"Paired with **{ref}**, query by query, each method as searched (its prior on where one is "
+                 "set); intervals: Wilson for one recall, BCa bootstrap over queries for a difference.", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for label, entry in result["methods"].items():
+        block = result["methods"][label][entry["per_query"]["variant"]]["inchikey14"]
+        row = [label] + [f"{100 * block[str(k)]:.1f} [{100 * entry['interval95'][str(k)][0]:.1f}, "
+                         f"{100 * entry['interval95'][str(k)][1]:.1f}]" for k in ks]
+        if label == ref:
+            row += ["-"] * len(ks) + ["-", "-"]
+        else:
+            diff = paired["against"][label]
+            row += [f"{pct(diff[str(k)]['difference'])} [{pct(diff[str(k)]['interval'][0])}, "
+                    f"{pct(diff[str(k)]['interval'][1])}]" for k in ks]
+            first = diff[str(ks[0])]
+            row += [f"{first['a_only']} / {first['b_only']}", f"{first['p_mcnemar']:.2g}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
