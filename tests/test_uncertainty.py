@@ -88,3 +88,47 @@ def test_runner_keeps_per_query_ranks_intervals_and_pairs_methods():
     with pytest.raises(ValueError, match="was not evaluated"):
         evaluate(queries, library, ["cosine", "wcs"], ks=(1,), reference="entropy")
     assert evaluate(queries, library, ["cosine"], ks=(1,))["paired"] is None
+
+
+def _run(name, ranks, keys):
+    return {"name": name, "query_inchikey14": keys,
+            "methods": {"m": {"per_query": {"variant": "recall", "first_hit_rank": ranks}}}}
+
+
+def test_compare_runs_pairs_two_results_on_the_same_queries():
+    from llm4ms.errors import ConfigError
+    from llm4ms.evaluate.uncertainty import compare_runs
+
+    keys = ["K1", "K2", "K3", None]
+    new, old = _run("new", [0, 0, 3, 0], keys), _run("old", [1, 0, -1, -1], keys)
+    out = compare_runs(new, "m", old, "m", ks=(1, 10))
+    assert out["1"]["difference"] == pytest.approx(1 / 3)  # the query without a key is not counted
+    assert (out["1"]["a_only"], out["1"]["b_only"]) == (1, 0)
+    assert (out["10"]["a_only"], out["10"]["b_only"]) == (1, 0)
+    with pytest.raises(ConfigError, match="different queries"):
+        compare_runs(new, "m", _run("other", [0, 0, 0, 0], ["K2", "K1", "K3", None]), "m")
+    with pytest.raises(ConfigError, match="not in"):
+        compare_runs(new, "m", old, "entropy")
+    with pytest.raises(ConfigError, match="per-query"):
+        compare_runs({"methods": {}}, "m", old, "m")
+
+
+def test_compare_runs_script_writes_the_table_and_bad_input_is_one_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_runs.py"
+    keys = [f"K{i}" for i in range(50)]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_run("a", [0] * 50, keys)))
+    b.write_text(json.dumps(_run("b", [0] * 30 + [-1] * 20, keys)))
+    done = subprocess.run([sys.executable, str(script), str(a), str(b), "--method-a", "m", "--name", "t",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "| R@1 | +40.0 |" in done.stdout and "20 / 0" in done.stdout
+    assert json.loads((tmp_path / "compare_t.json").read_text())["paired"]["1"]["a_only"] == 20
+    b.write_text("{not json")
+    done = subprocess.run([sys.executable, str(script), str(a), str(b)], capture_output=True, text=True)
+    assert done.returncode == 2 and "b.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1

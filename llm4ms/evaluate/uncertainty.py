@@ -11,10 +11,12 @@ interval and the exact McNemar test are `scipy.stats.binomtest`, the paired inte
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
+
+from llm4ms.errors import ConfigError
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
@@ -65,3 +67,24 @@ def _seed_argument(seed: int) -> dict[str, Any]:
     """scipy >= 1.15 takes `rng`, older releases `random_state` (pyproject allows scipy >= 1.11)."""
     name = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
     return {name: np.random.default_rng(seed)}
+
+
+def compare_runs(run_a: Mapping[str, Any], method_a: str, run_b: Mapping[str, Any], method_b: str,
+                 ks: Sequence[int] = (1, 10)) -> dict[str, Any]:
+    """Pair one method of one evaluation result (`llm4ms.evaluate.evaluate`, or its JSON) with a method of another,
+    query by query: e.g. a new model against the last one on the same benchmark. The two runs must hold the same
+    queries in the same order (``query_inchikey14``); each method is taken as searched (``per_query``)."""
+    keys_a, keys_b = run_a.get("query_inchikey14"), run_b.get("query_inchikey14")
+    if keys_a is None or keys_b is None:
+        raise ConfigError("a result without per-query ranks (written before they were kept): run it again")
+    if list(keys_a) != list(keys_b):
+        raise ConfigError(f"the two results hold different queries ({len(keys_a)} vs {len(keys_b)}, or another "
+                          "order): only runs on the same queries can be paired")
+    ranks = []
+    for run, method in ((run_a, method_a), (run_b, method_b)):
+        if method not in run["methods"]:
+            raise ConfigError(f"method {method!r} not in {run.get('name', 'the result')} "
+                              f"(methods: {', '.join(run['methods'])})")
+        ranks.append(np.asarray(run["methods"][method]["per_query"]["first_hit_rank"]))
+    valid = np.array([bool(k) for k in keys_a], dtype=bool)
+    return {str(k): paired_difference(hits_at(ranks[0][valid], k), hits_at(ranks[1][valid], k)) for k in ks}
