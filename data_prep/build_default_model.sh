@@ -51,12 +51,14 @@ python benchmarks/recall.py --benchmark insilico --split validation --size 10k \
 
 # 4b. The learned re-ranker behind that ranking (LambdaRank over the fused top 50). Its spectrum -> fingerprint
 #     network is pretrained on predicted spectra of 60,000 TRAIN-split MOSES structures that are in no benchmark
-#     library (20 epochs), then trained on the measured TRAIN spectra (160 epochs), ~15 min in all. The shipped pick
-#     also excluded the 1 M validation decoys (RESULTS §5) and the test tables, which existed then; where they do
-#     not, the glob below excludes fewer and the 60,000 molecules differ (not their kind: all TRAIN split).
+#     library (20 epochs), then trained on the measured TRAIN spectra (160 epochs), ~15 min in all; the structure
+#     matcher (spectrum <-> structure two-tower, llm4ms/structure_matcher.py) learns from the same measured
+#     spectra (three members, ~6 min). The shipped pick also excluded the 1 M validation decoys (RESULTS §5) and
+#     the test tables, which existed then; where they do not, the glob below excludes fewer and the 60,000
+#     molecules differ (not their kind: all TRAIN split).
 #     The booster is fit on the validation lists of 10k and 100k, reporting 5-fold cross-validated R@1 / R@10 (the
 #     honest validation figure: the booster is then fit on every list); --write stores "reranker" in the model's
-#     ranking. ~25 min on 2 cores.
+#     ranking. ~30 min on 2 cores.
 python data_prep/build_benchmark.py all --split validation --sizes 100k
 python data_prep/pick_pretraining_molecules.py --n 60000 --out work_data/fingerprint_pretraining/moses_60k.smi \
     --exclude work_data/benchmark/insilico_*/targets.tsv work_data/benchmark/insilico_*/decoys_*.tsv

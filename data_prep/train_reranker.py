@@ -3,7 +3,8 @@
 1. The fingerprint model (`llm4ms.fingerprint_model`) on measured TRAIN-split spectra (MassBank EI nominal set),
    pretrained first on `--fp-pretrain-spectra` (predicted spectra of other TRAIN-split structures,
    `data_prep/pick_pretraining_molecules.py` + ``llm4ms predict``) when given, unless `--fingerprint-model DIR`
-   gives one.
+   gives one; then the structure matcher (`llm4ms.structure_matcher`) on the same spectra, unless
+   `--structure-matcher DIR` gives one.
 2. Lists: the VALIDATION in-silico queries searched with the model's ranking (without a re-ranker) against each
    `--libraries` file; the top `--top` of each list become rows with the features inference computes.
 3. K-fold cross-validation by query (folds share no query) reports R@1 / R@10 of the fused ranking and of the
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 MASSBANK_EI = ("massbank_ei", "massbank_ei_nominal.msp")
 
 
-def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_model):
+def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_model, structure_matcher=None):
     """(features (n, top, F), labels (n, top)) of the ranking's lists, computed as `llm4ms.ranking.rerank_list`
     computes them at search time (same fused scores, embedding and classic scores, candidates)."""
     from llm4ms.evaluate.embedding_scorer import EncoderScorer
@@ -43,8 +44,8 @@ def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_mo
     idx, fused = scorer.search(queries, k=top)
     q = scorer._encode(queries)
     classic_fn = classic_from_spectra(ranking.classic, library)
-    probabilities = fingerprint_model.predict(queries)
-    helper = Reranker(None, fingerprint_model, top)
+    helper = Reranker(None, fingerprint_model, top, structure_matcher=structure_matcher)
+    evidence = helper.query_evidence(queries)
     keys = np.array([s.inchikey14 or "" for s in library])
     masses = np.array([np.nan if s.molecular_mass is None else s.molecular_mass for s in library])
     features = np.full((len(queries), top, len(FEATURE_NAMES)), np.nan)
@@ -54,7 +55,7 @@ def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_mo
         cands = [library[int(i)] for i in head]
         features[row, :head.size] = helper.features(
             query, ranking, fused[row, :head.size], scorer._library[head] @ q[row], classic_fn(query, head),
-            cands, masses[head], probabilities[row])
+            cands, masses[head], evidence[row])
         labels[row, :head.size] = keys[head] == query.inchikey14
     return features, labels
 
@@ -64,6 +65,34 @@ def train_split(spectra) -> list:
     from llm4ms.data.split import compound_split
 
     return [s for s in spectra if s.inchikey14 and s.smiles and compound_split(s.inchikey14) == "train"]
+
+
+def matcher_for(args, fingerprint_model, t0: float):
+    """The structure matcher: loaded from --structure-matcher, else trained on the fingerprint network's data."""
+    from llm4ms.data.shared import portable_path, shared_path
+    from llm4ms.io import read_spectra
+    from llm4ms.structure_matcher import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, MatcherConfig, StructureMatcher,
+                                          train_structure_matcher)
+
+    if args.structure_matcher:
+        return StructureMatcher.load(args.structure_matcher)
+    source = args.spectra or shared_path(*MASSBANK_EI)
+    spectra = train_split(read_spectra(source))
+    pretrain = train_split(read_spectra(args.fp_pretrain_spectra)) if args.fp_pretrain_spectra else []
+    info = {"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
+            "split": "compound_split (InChIKey first block) == train",
+            "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"}
+    epochs = DEFAULT_PRETRAIN_EPOCHS if args.sm_pretrain_epochs is None else args.sm_pretrain_epochs
+    if pretrain and epochs:
+        info["pretraining"] = (f"{portable_path(args.fp_pretrain_spectra)}: {len(pretrain)} predicted spectra of "
+                               "TRAIN-split structures")
+    matcher = train_structure_matcher(
+        spectra, MatcherConfig(fingerprint=fingerprint_model.config),
+        epochs=DEFAULT_EPOCHS if args.sm_epochs is None else args.sm_epochs, seed=args.seed, info=info,
+        pretrain=pretrain, pretrain_epochs=epochs)
+    print(f"structure matcher: {len(spectra)} TRAIN spectra, {len(pretrain) if epochs else 0} predicted for "
+          f"pretraining, {time.perf_counter() - t0:.0f} s", flush=True)
+    return matcher
 
 
 def main(argv=None) -> int:
@@ -82,6 +111,12 @@ def main(argv=None) -> int:
                              "network on first (data_prep/pick_pretraining_molecules.py); TRAIN split only")
     parser.add_argument("--fp-pretrain-epochs", type=int, default=None,
                         help="epochs over them (default: llm4ms.fingerprint_model.DEFAULT_PRETRAIN_EPOCHS)")
+    parser.add_argument("--structure-matcher", type=Path, default=None, help="reuse a trained structure matcher")
+    parser.add_argument("--sm-epochs", type=int, default=None,
+                        help="structure matcher epochs (default: llm4ms.structure_matcher.DEFAULT_EPOCHS)")
+    parser.add_argument("--sm-pretrain-epochs", type=int, default=None,
+                        help="its epochs over --fp-pretrain-spectra first (default: "
+                             "llm4ms.structure_matcher.DEFAULT_PRETRAIN_EPOCHS)")
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--leaves", type=int, default=7)
@@ -129,6 +164,7 @@ def main(argv=None) -> int:
         print(f"fingerprint model: {len(spectra)} TRAIN spectra, {len(pretrain)} predicted for pretraining, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
 
+    structure_matcher = matcher_for(args, fingerprint_model, t0)
     encoder = SpectrumEncoder.from_pretrained(args.model)
     ranking = replace(model_ranking(encoder), reranker="")
     queries = [q for q in read_spectra(args.queries) if q.inchikey14]
@@ -140,8 +176,8 @@ def main(argv=None) -> int:
         cached = np.load(args.lists_cache)
         features, labels = cached["features"], cached["labels"]
     else:
-        blocks = [candidate_lists(encoder, ranking, queries, list(read_spectra(lib)), args.top, fingerprint_model)
-                  for lib in args.libraries]
+        blocks = [candidate_lists(encoder, ranking, queries, list(read_spectra(lib)), args.top, fingerprint_model,
+                                  structure_matcher) for lib in args.libraries]
         features = np.concatenate([f for f, _ in blocks])
         labels = np.concatenate([lab for _, lab in blocks])
         if args.lists_cache:
@@ -169,7 +205,8 @@ def main(argv=None) -> int:
     fold = np.random.default_rng(args.seed).permutation(len(queries))[query_id] % args.folds
     held_scores = np.zeros(labels.shape)
     for f in range(args.folds):
-        model = train_reranker(features[fold != f], labels[fold != f], fingerprint_model, args.top, **settings)
+        model = train_reranker(features[fold != f], labels[fold != f], fingerprint_model, args.top, **settings,
+                               structure_matcher=structure_matcher)
         held = fold == f
         held_scores[held] = model.rescore(features[held].reshape(-1, features.shape[2])).reshape(-1, args.top)
     fused_order = -np.arange(args.top, dtype=float)[None, :].repeat(len(labels), 0)
@@ -185,7 +222,8 @@ def main(argv=None) -> int:
             "libraries": [portable_path(lib) for lib in args.libraries], "behind_ranking": ranking.describe(),
             "model": str(args.model), "cross_validation": cv,
             "command": "python data_prep/train_reranker.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    reranker = train_reranker(features, labels, fingerprint_model, args.top, info=info, **settings)
+    reranker = train_reranker(features, labels, fingerprint_model, args.top, info=info, **settings,
+                              structure_matcher=structure_matcher)
     reranker.save(args.out)
     print(f"{args.out}: {json.dumps(cv)} ({time.perf_counter() - t0:.0f} s)")
     if args.write:

@@ -372,14 +372,14 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
     """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    learned = probabilities = None
+    learned = evidence = None
     if ranking.reranker:
         from llm4ms.reranker import load_reranker
 
         if candidates_fn is None:
             raise ConfigError("the ranking's learned re-ranker needs the candidates' spectra (candidates_fn)")
         learned = load_reranker(ranking.reranker)
-        probabilities = learned.fingerprint_model.predict(list(queries))
+        evidence = learned.query_evidence(list(queries))
     for row, query in enumerate(queries):
         valid = indices[row] >= 0
         cand, emb = indices[row][valid], scores[row][valid]
@@ -394,7 +394,7 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
         else:
             ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top), log_odds=odds)
             ci, cs = rerank_list(learned, ranking, query, ci, cs, dict(zip(cand.tolist(), emb.tolist())),
-                                 classic_fn, masses, candidates_fn, probabilities[row], structures_fn,
+                                 classic_fn, masses, candidates_fn, evidence[row], structures_fn,
                                  None if ion_odds is None else partial(ion_odds, row))
             ci, cs = ci[:k], cs[:k]
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
@@ -403,12 +403,13 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
 
 def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.ndarray, fused: np.ndarray,
                 embedding: Mapping[int, float], classic_fn: ClassicFn, masses: Optional[np.ndarray],
-                candidates_fn: CandidatesFn, probabilities: np.ndarray,
+                candidates_fn: CandidatesFn, evidence: Any,
                 structures_fn: Optional[StructuresFn] = None,
                 log_odds_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray]:
     """Re-order the fused list's first ``learned.top`` by the learned re-ranker (ties by the lower index); their
     scores become its probabilities, the rest of the list follows with score 0. A list without a predicted
-    spectrum (no candidate with a prediction confidence) keeps its fused order and scores."""
+    spectrum (no candidate with a prediction confidence) keeps its fused order and scores. `evidence`: the query's
+    `llm4ms.reranker.QueryEvidence`."""
     n = min(learned.top, candidates.size)
     if n < 2:
         return candidates, fused
@@ -421,7 +422,7 @@ def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.
     features = learned.features(query, ranking, fused[:n], np.array([embedding[int(i)] for i in head]),
                                 classic_fn(query, head), spectra,
                                 None if masses is None else np.asarray(masses, dtype=np.float64)[head],
-                                probabilities, structures_fn and structures_fn(learned.fingerprint_model.config, head),
+                                evidence, structures_fn and structures_fn(learned.fingerprint_model.config, head),
                                 log_odds=None if log_odds_fn is None else log_odds_fn(head))
     score = np.round(learned.rescore(features), 6)
     order = np.lexsort((head, -score))

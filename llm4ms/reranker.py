@@ -6,22 +6,24 @@ but not in WCS), and one signal no spectral score has — does the candidate's *
 spectrum says about substructures (`llm4ms.fingerprint_model`) — only helps inside a list. A LightGBM LambdaRank
 model (a well-kept library; its text model format is the stored artefact) scores each of the top `top`
 candidates from `FEATURE_NAMES`: the fused score, the embedding, sqrt cosine, cosine, WCS, entropy, the molecular-ion
-log-odds, the hand mass penalty and three structure agreements, each as a value and as its gap to the list's
-best, plus the fused rank and the predictor's confidence in the candidate's spectrum (on validation the confidence
-is worth 3-5 R@1 points: an unsure prediction makes the spectral scores less and the structure agreement more
-telling). Candidates are re-ordered by that score; a hit's score becomes the re-ranker's
-probability (softmax over the list) that it is the compound among the top `top`.
+log-odds, the hand mass penalty, three structure agreements and the structure matcher's cosine
+(`llm4ms.structure_matcher`), each as a value and as its gap to the list's best, plus the fused rank and the
+predictor's confidence in the candidate's spectrum (on validation the confidence is worth 3-5 R@1 points: an unsure
+prediction makes the spectral scores less and the structure agreement more telling). Candidates are re-ordered by
+that score; a hit's score becomes the re-ranker's probability (softmax over the list) that it is the compound
+among the top `top`.
 
 It was trained on lists from *predicted* libraries, so it runs only on lists with at least one candidate whose
 predictor confidence is recorded (what `llm4ms predict` writes); a list of measured spectra keeps the fused order
 (on measured validation the re-ranker lost 1 of 121 queries there, with no confidence it had never seen).
 The same `rerank_list` runs in `Library.search` and in `llm4ms evaluate` (via `llm4ms.ranking.rerank_all`).
-Training: ``data_prep/train_reranker.py`` (VALIDATION queries; the fingerprint model on TRAIN-split structures
-only: predicted spectra of many, then the measured spectra).
+Training: ``data_prep/train_reranker.py`` (VALIDATION queries; the fingerprint model and the structure matcher on
+TRAIN-split structures only: predicted spectra of many, then the measured spectra).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -31,35 +33,57 @@ import numpy as np
 from llm4ms.errors import ConfigError
 from llm4ms.fingerprint_model import AGREEMENT_NAMES, FingerprintModel
 from llm4ms.spectrum import Spectrum
+from llm4ms.structure_matcher import StructureMatcher
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 SCORES = ("fused", "embedding", "classic", "cosine", "wcs", "entropy", "ion_log_odds", "mass_penalty",
-          *AGREEMENT_NAMES)
+          *AGREEMENT_NAMES, "structure_match")
 FEATURE_NAMES = tuple(n for s in SCORES for n in (s, f"{s}_minus_best")) + ("fused_rank", "prediction_confidence")
 BUNDLED_RERANKER = Path(__file__).parent / "resources" / "reranker"
 CONFIG_FILE = "reranker.json"
 MODEL_FILE = "model.txt"
 FINGERPRINT_FOLDER = "fingerprint"
+MATCHER_FOLDER = "structure_matcher"
+
+
+@dataclass(frozen=True)
+class QueryEvidence:
+    """What the re-ranker reads of a query once, before its list: the fingerprint network's bit probabilities and
+    the structure matcher's vector of the spectrum (None without a matcher)."""
+
+    probabilities: np.ndarray
+    structure_vector: Optional[np.ndarray] = None
 
 
 class Reranker:
     """A LambdaRank booster over `FEATURE_NAMES` and the fingerprint model its features need."""
 
     def __init__(self, booster: Any, fingerprint_model: FingerprintModel, top: int = 50,
-                 info: Optional[dict] = None) -> None:
+                 info: Optional[dict] = None, structure_matcher: Optional[StructureMatcher] = None) -> None:
         if top < 2:
             raise ConfigError(f"reranker: top must be >= 2, not {top}")
+        if structure_matcher is not None and structure_matcher.config.fingerprint != fingerprint_model.config:
+            raise ConfigError("reranker: the structure matcher and the fingerprint model encode structures "
+                              "differently; train them with the same FingerprintConfig")
         self.booster, self.fingerprint_model, self.top, self.info = booster, fingerprint_model, top, dict(info or {})
+        self.structure_matcher = structure_matcher
+
+    def query_evidence(self, queries: Sequence[Spectrum]) -> list[QueryEvidence]:
+        """Per query, what `features` needs of it beside its list (computed for all queries in one batch)."""
+        probabilities = self.fingerprint_model.predict(list(queries))
+        vectors = (self.structure_matcher.encode_spectra(list(queries)) if self.structure_matcher is not None
+                   else [None] * len(queries))
+        return [QueryEvidence(p, v) for p, v in zip(probabilities, vectors)]
 
     def features(self, query: Spectrum, ranking: Any, fused: np.ndarray, embedding: np.ndarray,
                  classic: np.ndarray, candidates: Sequence[Spectrum], masses: Optional[np.ndarray],
-                 probabilities: np.ndarray, structures: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                 evidence: QueryEvidence, structures: Optional[tuple[np.ndarray, np.ndarray]] = None,
                  log_odds: Optional[np.ndarray] = None) -> np.ndarray:
         """(len(candidates), len(FEATURE_NAMES)) for one query's list, best fused first.
 
         `fused`, `embedding`, `classic`: the list's scores as the ranking computed them; `candidates`: their
         spectra, with ``smiles`` and ``prediction_confidence`` in the metadata where known; `masses`: their
-        molecular masses (NaN unknown); `probabilities`: the query's predicted fingerprint; `structures`: the
+        molecular masses (NaN unknown); `evidence`: the query's `query_evidence`; `structures`: the
         candidates' fingerprint bits if already known (else computed from their SMILES); `log_odds`: their
         molecular-ion log-odds if already known (`llm4ms.ranking.IonOdds`).
         """
@@ -76,8 +100,14 @@ class Reranker:
                    scores("wcs", query, list(candidates)), scores("entropy", query, list(candidates)),
                    load_ion_model(ranking.prior.ion_model).log_odds(query, masses) if log_odds is None else log_odds,
                    hand.penalties(query, masses)]
-        agreement = self.fingerprint_model.agreement(probabilities, [c.smiles for c in candidates], structures)
+        smiles = [c.smiles for c in candidates]
+        structures = structures if structures is not None else self.fingerprint_model.fingerprints(smiles)
+        agreement = self.fingerprint_model.agreement(evidence.probabilities, smiles, structures)
         columns += [agreement[:, j] for j in range(agreement.shape[1])]
+        if self.structure_matcher is not None and evidence.structure_vector is not None:
+            columns.append(self.structure_matcher.match(evidence.structure_vector, *structures))
+        else:
+            columns.append(np.full(n, np.nan))
         out = []
         for column in columns:
             column = np.asarray(column, dtype=np.float64)
@@ -95,6 +125,8 @@ class Reranker:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / MODEL_FILE))
         self.fingerprint_model.save(folder / FINGERPRINT_FOLDER)
+        if self.structure_matcher is not None:
+            self.structure_matcher.save(folder / MATCHER_FOLDER)
         config = {"feature_version": FEATURE_VERSION, "feature_names": list(FEATURE_NAMES), "top": self.top,
                   "info": self.info}
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
@@ -121,8 +153,9 @@ class Reranker:
         except lightgbm.basic.LightGBMError as err:
             raise ConfigError(f"{folder / MODEL_FILE}: not a readable LightGBM model ({str(err)[:120]}); retrain "
                               "the re-ranker (data_prep/train_reranker.py)") from err
+        matcher = StructureMatcher.load(folder / MATCHER_FOLDER) if (folder / MATCHER_FOLDER).is_dir() else None
         return cls(booster, FingerprintModel.load(folder / FINGERPRINT_FOLDER), int(config["top"]),
-                   config.get("info"))
+                   config.get("info"), matcher)
 
 
 @lru_cache(maxsize=4)
@@ -144,7 +177,8 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 def train_reranker(features: np.ndarray, labels: np.ndarray, fingerprint_model: FingerprintModel, top: int,
                    trees: int = 100, leaves: int = 7, learning_rate: float = 0.05, min_child_samples: int = 50,
-                   seed: int = 0, info: Optional[dict] = None) -> Reranker:
+                   seed: int = 0, info: Optional[dict] = None,
+                   structure_matcher: Optional[StructureMatcher] = None) -> Reranker:
     """Fit LambdaRank on (queries, top, features) lists with 0/1 labels (lists without a true hit teach nothing
     and are dropped)."""
     import lightgbm
@@ -160,4 +194,4 @@ def train_reranker(features: np.ndarray, labels: np.ndarray, fingerprint_model: 
               group=[top_] * int(useful.sum()))
     settings = {"trees": trees, "leaves": leaves, "learning_rate": learning_rate,
                 "min_child_samples": min_child_samples, "seed": seed, "lists": int(useful.sum())}
-    return Reranker(model.booster_, fingerprint_model, top, {**(info or {}), "training": settings})
+    return Reranker(model.booster_, fingerprint_model, top, {**(info or {}), "training": settings}, structure_matcher)

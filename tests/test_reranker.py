@@ -15,6 +15,7 @@ from llm4ms.fingerprint_model import (FingerprintConfig, FingerprintModel, spect
 from llm4ms.ranking import MassPrior, Ranking, resolve_ranking
 from llm4ms.reranker import FEATURE_NAMES, Reranker, load_reranker, train_reranker
 from llm4ms.spectrum import Spectrum
+from llm4ms.structure_matcher import MatcherConfig, train_structure_matcher
 
 SMILES = ["CCO", "CCCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCCCC", "c1ccccc1O", "CC(C)O", "CCOC(=O)C", "ClCCl",
           "c1ccncc1", "CCS", "OCCO", "CC#N", "C1CCCCC1", "CCBr"]
@@ -97,12 +98,16 @@ def _trained_reranker(tmp_path) -> Reranker:
     labels[np.arange(n), rng.integers(0, top, n)] = 1
     features[..., FEATURE_NAMES.index("fp_cosine")] += 3 * labels
     fingerprint = train_fingerprint_model(_spectra(4), SMALL, epochs=2)
-    reranker = train_reranker(features, labels, fingerprint, top, trees=20, leaves=3, min_child_samples=5)
+    matcher = train_structure_matcher(_spectra(4), MatcherConfig(dim=16, hidden=32, structure_hidden=32,
+                                                                 fingerprint=SMALL), epochs=2)
+    reranker = train_reranker(features, labels, fingerprint, top, trees=20, leaves=3, min_child_samples=5,
+                              structure_matcher=matcher)
     scored = reranker.rescore(features.reshape(-1, len(FEATURE_NAMES))).reshape(n, top)
     assert np.mean(scored.argmax(axis=1) == labels.argmax(axis=1)) > 0.9
     reranker.save(tmp_path / "reranker")
     again = Reranker.load(tmp_path / "reranker")
     np.testing.assert_allclose(again.rescore(features[0]), reranker.rescore(features[0]))
+    assert again.structure_matcher is not None and again.structure_matcher.config == matcher.config
     return again
 
 
@@ -115,7 +120,7 @@ def test_reranker_round_trip_and_version_check(tmp_path):
         Reranker.load(tmp_path / "reranker")
     with pytest.raises(ConfigError, match="not a re-ranker"):
         Reranker.load(tmp_path)
-    config["feature_version"] = 1
+    config["feature_version"] = 2
     (tmp_path / "reranker" / "reranker.json").write_text(json.dumps(config))
     (tmp_path / "reranker" / "model.txt").write_text("garbled\n")
     with pytest.raises(ConfigError, match="not a readable LightGBM model"):
@@ -206,7 +211,7 @@ def test_training_script_fits_on_validation_lists_and_refuses_test_queries(tmp_p
     spec.loader.exec_module(module)
     common = ["--model", str(tmp_path / "model"), "--libraries", str(tmp_path / "library.msp"),
               "--spectra", str(tmp_path / "measured.msp"), "--fp-epochs", "2", "--top", "6", "--folds", "2",
-              "--trees", "5", "--leaves", "3", "--min-child-samples", "2"]
+              "--trees", "5", "--leaves", "3", "--min-child-samples", "2", "--sm-epochs", "2"]
     with pytest.raises(ConfigError, match="test-split"):
         module.main(["--out", str(tmp_path / "refused"), "--queries", str(tmp_path / "with_test.msp"), *common])
     assert module.main(["--out", str(tmp_path / "reranker"), "--queries", str(tmp_path / "queries.msp"),
@@ -217,6 +222,15 @@ def test_training_script_fits_on_validation_lists_and_refuses_test_queries(tmp_p
     assert f"{n_train} TRAIN-split spectra" in reranker.fingerprint_model.info["data"]
     assert model_ranking(SpectrumEncoder.from_pretrained(tmp_path / "model")).reranker == str(tmp_path / "reranker")
     assert "pretraining" not in reranker.fingerprint_model.info
+    assert f"{n_train} TRAIN-split spectra" in reranker.structure_matcher.info["data"]
+    assert reranker.structure_matcher.config.fingerprint == reranker.fingerprint_model.config
+    assert reranker.structure_matcher.info["training"]["epochs"] == 2
+    # both structure models reused from folders: nothing is trained again
+    assert module.main(["--out", str(tmp_path / "reused"), "--queries", str(tmp_path / "queries.msp"), *common,
+                        "--fingerprint-model", str(tmp_path / "reranker" / "fingerprint"),
+                        "--structure-matcher", str(tmp_path / "reranker" / "structure_matcher")]) == 0
+    reused = Reranker.load(tmp_path / "reused")
+    assert reused.structure_matcher.info == reranker.structure_matcher.info
     # pretraining on predicted spectra: only TRAIN-split structures are read
     write_msp(spectra, tmp_path / "predicted.msp")
     assert module.main(["--out", str(tmp_path / "pretrained"), "--queries", str(tmp_path / "queries.msp"),
