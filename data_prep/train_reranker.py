@@ -67,31 +67,58 @@ def train_split(spectra) -> list:
     return [s for s in spectra if s.inchikey14 and s.smiles and compound_split(s.inchikey14) == "train"]
 
 
-def matcher_for(args, fingerprint_model, t0: float):
-    """The structure matcher: loaded from --structure-matcher, else trained on the fingerprint network's data."""
+def structure_training_data(args) -> tuple[list, list, dict]:
+    """(measured TRAIN spectra, predicted TRAIN spectra for pretraining, info) for the two structure models."""
     from llm4ms.data.shared import portable_path, shared_path
     from llm4ms.io import read_spectra
-    from llm4ms.structure_matcher import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, MatcherConfig, StructureMatcher,
-                                          train_structure_matcher)
 
-    if args.structure_matcher:
-        return StructureMatcher.load(args.structure_matcher)
     source = args.spectra or shared_path(*MASSBANK_EI)
     spectra = train_split(read_spectra(source))
     pretrain = train_split(read_spectra(args.fp_pretrain_spectra)) if args.fp_pretrain_spectra else []
     info = {"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
             "split": "compound_split (InChIKey first block) == train",
             "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"}
-    epochs = DEFAULT_PRETRAIN_EPOCHS if args.sm_pretrain_epochs is None else args.sm_pretrain_epochs
-    if pretrain and epochs:
+    if pretrain:
         info["pretraining"] = (f"{portable_path(args.fp_pretrain_spectra)}: {len(pretrain)} predicted spectra of "
                                "TRAIN-split structures")
+    return spectra, pretrain, info
+
+
+def fingerprint_for(args, t0: float):
+    """The fingerprint network: loaded from --fingerprint-model, else trained (pretrained first when asked)."""
+    from llm4ms.fingerprint_model import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, FingerprintModel,
+                                          train_fingerprint_model)
+
+    if args.fingerprint_model:
+        return FingerprintModel.load(args.fingerprint_model)
+    spectra, pretrain, info = structure_training_data(args)
+    model = train_fingerprint_model(
+        spectra, epochs=DEFAULT_EPOCHS if args.fp_epochs is None else args.fp_epochs, seed=args.seed, info=info,
+        pretrain=pretrain,
+        pretrain_epochs=DEFAULT_PRETRAIN_EPOCHS if args.fp_pretrain_epochs is None else args.fp_pretrain_epochs)
+    print(f"fingerprint model: {len(spectra)} TRAIN spectra, {len(pretrain)} predicted for pretraining, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return model
+
+
+def matcher_for(args, fingerprint_model, t0: float):
+    """The structure matcher: loaded from --structure-matcher, else trained on the fingerprint network's data."""
+    from llm4ms.structure_matcher import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, MatcherConfig, StructureMatcher,
+                                          train_structure_matcher)
+
+    if args.structure_matcher:
+        return StructureMatcher.load(args.structure_matcher)
+    spectra, pretrain, info = structure_training_data(args)
+    epochs = DEFAULT_PRETRAIN_EPOCHS if args.sm_pretrain_epochs is None else args.sm_pretrain_epochs
+    if not epochs:
+        pretrain = []
+        info.pop("pretraining", None)
     matcher = train_structure_matcher(
         spectra, MatcherConfig(fingerprint=fingerprint_model.config),
         epochs=DEFAULT_EPOCHS if args.sm_epochs is None else args.sm_epochs, seed=args.seed, info=info,
         pretrain=pretrain, pretrain_epochs=epochs)
-    print(f"structure matcher: {len(spectra)} TRAIN spectra, {len(pretrain) if epochs else 0} predicted for "
-          f"pretraining, {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"structure matcher: {len(spectra)} TRAIN spectra, {len(pretrain)} predicted for pretraining, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
     return matcher
 
 
@@ -134,10 +161,8 @@ def main(argv=None) -> int:
                         help="store the re-ranker in --model's ranking (\"bundled\" when --out is the package's)")
     args = parser.parse_args(argv)
 
-    from llm4ms.data.shared import portable_path, shared_path
+    from llm4ms.data.shared import portable_path
     from llm4ms.data.split import compound_split
-    from llm4ms.fingerprint_model import (DEFAULT_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, FingerprintModel,
-                                          train_fingerprint_model)
     from llm4ms.io import read_spectra
     from llm4ms.metrics import list_recall
     from llm4ms.model import SpectrumEncoder
@@ -145,25 +170,7 @@ def main(argv=None) -> int:
     from llm4ms.reranker import FEATURE_NAMES, train_reranker
 
     t0 = time.perf_counter()
-    if args.fingerprint_model:
-        fingerprint_model = FingerprintModel.load(args.fingerprint_model)
-    else:
-        source = args.spectra or shared_path(*MASSBANK_EI)
-        spectra = train_split(read_spectra(source))
-        pretrain = train_split(read_spectra(args.fp_pretrain_spectra)) if args.fp_pretrain_spectra else []
-        info = {"data": f"{portable_path(source)}: {len(spectra)} TRAIN-split spectra",
-                "split": "compound_split (InChIKey first block) == train",
-                "licence_note": "trained on MassBank EI records (mostly CC BY-NC-SA): treat as CC BY-NC-SA derived"}
-        if pretrain:
-            info["pretraining"] = (f"{portable_path(args.fp_pretrain_spectra)}: {len(pretrain)} predicted spectra of "
-                                   "TRAIN-split structures")
-        fingerprint_model = train_fingerprint_model(
-            spectra, epochs=DEFAULT_EPOCHS if args.fp_epochs is None else args.fp_epochs, seed=args.seed, info=info,
-            pretrain=pretrain,
-            pretrain_epochs=DEFAULT_PRETRAIN_EPOCHS if args.fp_pretrain_epochs is None else args.fp_pretrain_epochs)
-        print(f"fingerprint model: {len(spectra)} TRAIN spectra, {len(pretrain)} predicted for pretraining, "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
-
+    fingerprint_model = fingerprint_for(args, t0)
     structure_matcher = matcher_for(args, fingerprint_model, t0)
     encoder = SpectrumEncoder.from_pretrained(args.model)
     ranking = replace(model_ranking(encoder), reranker="")

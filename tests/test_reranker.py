@@ -236,7 +236,9 @@ def test_training_script_fits_on_validation_lists_and_refuses_test_queries(tmp_p
     assert module.main(["--out", str(tmp_path / "pretrained"), "--queries", str(tmp_path / "queries.msp"),
                         "--fp-pretrain-spectra", str(tmp_path / "predicted.msp"), "--fp-pretrain-epochs", "1",
                         *common]) == 0
-    info = Reranker.load(tmp_path / "pretrained").fingerprint_model.info
+    pretrained = Reranker.load(tmp_path / "pretrained")
+    assert "pretraining" not in pretrained.structure_matcher.info  # the matcher is not pretrained by default
+    info = pretrained.fingerprint_model.info
     assert f"{n_train} predicted spectra of TRAIN-split structures" in info["pretraining"]
     assert info["training"]["pretrain_spectra"] == n_train and info["training"]["pretrain_epochs"] == 1
 
