@@ -82,6 +82,13 @@ def spectrum_vector(spectrum: Spectrum, config: FingerprintConfig) -> np.ndarray
     return out
 
 
+def spectrum_rows(spectra: Sequence[Spectrum], config: FingerprintConfig) -> np.ndarray:
+    """(len(spectra), n_inputs) float32: `spectrum_vector` of each (the input of both structure models)."""
+    if not spectra:
+        return np.zeros((0, config.n_inputs), dtype=np.float32)
+    return np.stack([spectrum_vector(s, config) for s in spectra])
+
+
 class FingerprintModel:
     """A trained spectrum -> fingerprint-probability network with its encoding (`FingerprintConfig`)."""
 
@@ -97,8 +104,7 @@ class FingerprintModel:
     def predict(self, spectra: Sequence[Spectrum], batch_size: int = 512) -> np.ndarray:
         """(len(spectra), n_outputs) probabilities that each fingerprint bit is set."""
         torch = self._torch
-        rows = np.stack([spectrum_vector(s, self.config) for s in spectra]) if spectra else \
-            np.zeros((0, self.config.n_inputs), dtype=np.float32)
+        rows = spectrum_rows(spectra, self.config)
         out = []
         with torch.no_grad():
             for start in range(0, len(rows), batch_size):
@@ -220,10 +226,10 @@ def train_fingerprint_model(spectra: Iterable[Spectrum], config: FingerprintConf
     """
     import torch
 
-    x, y = _training_tensors(spectra, config)
+    x, y, _ = training_examples(spectra, config)
     if len(x) < 2:
         raise ConfigError("fingerprint model training needs >= 2 spectra with a parsable SMILES")
-    px, py = _training_tensors(pretrain, config)
+    px, py, _ = training_examples(pretrain, config)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     network = build_network(config)
@@ -241,19 +247,21 @@ def train_fingerprint_model(spectra: Iterable[Spectrum], config: FingerprintConf
     return FingerprintModel(config, network, {**(info or {}), "training": settings})
 
 
-def _training_tensors(spectra: Iterable[Spectrum], config: FingerprintConfig):
-    """(inputs, bits) float32 tensors of the spectra that have peaks and a parsable SMILES."""
+def training_examples(spectra: Iterable[Spectrum], config: FingerprintConfig):
+    """(inputs, bits) float32 tensors and (n,) compound keys (InChIKey first block, else SMILES) of the spectra
+    that have peaks and a parsable SMILES: what both structure models learn from."""
     import torch
 
-    rows, targets = [], []
+    rows, targets, keys = [], [], []
     for s in spectra:
         bits = structure_bits(s.smiles or "", config)
         if bits is not None and len(s.mz):
             rows.append(spectrum_vector(s, config))
             targets.append(bits)
+            keys.append(s.inchikey14 or s.smiles)
     if not rows:
-        return torch.zeros((0, config.n_inputs)), torch.zeros((0, config.n_outputs))
-    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(targets))
+        return torch.zeros((0, config.n_inputs)), torch.zeros((0, config.n_outputs)), np.array([])
+    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(targets)), np.array(keys)
 
 
 def _fit(x, y, epochs: int, network, optimizer, batch_size: int, peak_dropout: float, generator) -> float:

@@ -24,14 +24,20 @@ def _normalise_key(key: Optional[str], first_block: bool) -> Optional[str]:
     return text[:14] if first_block else text
 
 
+def _hit_matrix(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray) -> np.ndarray:
+    """`hit_keys` as an (n_queries, k) object array, or a ValueError saying what shape it has."""
+    hits = np.asarray(hit_keys, dtype=object)
+    if hits.ndim != 2 or hits.shape[0] != len(query_keys):
+        raise ValueError(f"hit_keys must be (n_queries, k); got {hits.shape} for {len(query_keys)} queries")
+    return hits
+
+
 def first_hit_ranks(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
                     first_block: bool = True) -> np.ndarray:
     """Per query, the 0-based rank of the first hit with the query's compound; -1 when it is not among the hits
     or the query has no InChIKey (`query_keys` / `hit_keys` as in `recall_at_k`). The per-query record that
     recall and its intervals (`llm4ms.evaluate.uncertainty`) are computed from."""
-    hits = np.asarray(hit_keys, dtype=object)
-    if hits.ndim != 2 or hits.shape[0] != len(query_keys):
-        raise ValueError(f"hit_keys must be (n_queries, k); got {hits.shape} for {len(query_keys)} queries")
+    hits = _hit_matrix(query_keys, hit_keys)
     rank = np.full(len(query_keys), -1, dtype=np.int64)
     for i, q in enumerate(query_keys):
         qk = _normalise_key(q, first_block)
@@ -53,9 +59,7 @@ def recall_at_k(query_keys: Sequence[Optional[str]], hit_keys: np.ndarray,
     Returns ``{"n_queries", "n_skipped", "inchikey14": {k: recall}, "inchikey": {k: recall}}`` with
     recall as a fraction in [0, 1] and k as a string (JSON keys).
     """
-    hits = np.asarray(hit_keys, dtype=object)
-    if hits.ndim != 2 or hits.shape[0] != len(query_keys):
-        raise ValueError(f"hit_keys must be (n_queries, k); got {hits.shape} for {len(query_keys)} queries")
+    hits = _hit_matrix(query_keys, hit_keys)
     width = hits.shape[1]
     too_deep = [k for k in ks if k > width or k < 1]
     if too_deep:

@@ -18,7 +18,7 @@ predictor confidence is recorded (what `llm4ms predict` writes); a list of measu
 (on measured validation the re-ranker lost 1 of 121 queries there, with no confidence it had never seen).
 The same `rerank_list` runs in `Library.search` and in `llm4ms evaluate` (via `llm4ms.ranking.rerank_all`).
 Training: ``data_prep/train_reranker.py`` (VALIDATION queries; the fingerprint model and the structure matcher on
-TRAIN-split structures only: predicted spectra of many, then the measured spectra).
+TRAIN-split structures only: the fingerprint model on predicted spectra of many, then both on the measured ones).
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ class QueryEvidence:
 
 
 class Reranker:
-    """A LambdaRank booster over `FEATURE_NAMES` and the fingerprint model its features need."""
+    """A LambdaRank booster over `FEATURE_NAMES` and the structure models its features need (the fingerprint
+    network; the structure matcher where one was trained with it)."""
 
     def __init__(self, booster: Any, fingerprint_model: FingerprintModel, top: int = 50,
                  info: Optional[dict] = None, structure_matcher: Optional[StructureMatcher] = None) -> None:

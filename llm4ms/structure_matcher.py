@@ -25,7 +25,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
-from llm4ms.fingerprint_model import FingerprintConfig, spectrum_vector, structure_bits
+from llm4ms.fingerprint_model import FingerprintConfig, spectrum_rows, training_examples
 from llm4ms.spectrum import Spectrum
 
 CONFIG_FILE = "structure_matcher.json"
@@ -88,17 +88,15 @@ class StructureMatcher:
 
     def encode_spectra(self, spectra: Sequence[Spectrum], batch_size: int = 512) -> np.ndarray:
         """(len(spectra), dim x members) vectors of unit length."""
-        rows = np.stack([spectrum_vector(s, self.config.fingerprint) for s in spectra]) if spectra else \
-            np.zeros((0, self.config.fingerprint.n_inputs), dtype=np.float32)
-        return self._joined(0, rows, batch_size)
+        return self._joined(0, spectrum_rows(spectra, self.config.fingerprint), batch_size)
 
     def encode_structures(self, bits: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """(n, dim x members) unit vectors of structure bits (`llm4ms.fingerprint_model.structure_bits` rows)."""
         return self._joined(1, np.asarray(bits, dtype=np.float32), batch_size)
 
-    def match(self, spectrum_vector_: np.ndarray, bits: np.ndarray, parsed: Optional[np.ndarray] = None) -> np.ndarray:
+    def match(self, query_vector: np.ndarray, bits: np.ndarray, parsed: Optional[np.ndarray] = None) -> np.ndarray:
         """(len(bits),) cosine of one spectrum's vector with each structure's; NaN where `parsed` is False."""
-        out = self.encode_structures(bits) @ np.asarray(spectrum_vector_, dtype=np.float32)
+        out = self.encode_structures(bits) @ np.asarray(query_vector, dtype=np.float32)
         out = out.astype(np.float64)
         if parsed is not None:
             out[~np.asarray(parsed, dtype=bool)] = np.nan
@@ -175,10 +173,10 @@ def train_structure_matcher(spectra: Iterable[Spectrum], config: MatcherConfig =
     """
     import torch
 
-    x, bits, keys = _training_arrays(spectra, config.fingerprint)
+    x, bits, keys = training_examples(spectra, config.fingerprint)
     if len(x) < 2:
         raise ConfigError("structure matcher training needs >= 2 spectra with a parsable SMILES")
-    px, pbits, pkeys = _training_arrays(pretrain, config.fingerprint)
+    px, pbits, pkeys = training_examples(pretrain, config.fingerprint)
     pool = torch.cat([bits, pbits]) if len(px) else bits
     members, losses = [], []
     for member in range(config.members):  # member m trains from seed + m
@@ -200,22 +198,6 @@ def train_structure_matcher(spectra: Iterable[Spectrum], config: MatcherConfig =
     if len(px) and pretrain_epochs:
         settings.update(pretrain_spectra=len(px), pretrain_epochs=pretrain_epochs)
     return StructureMatcher(config, members, {**(info or {}), "training": settings})
-
-
-def _training_arrays(spectra: Iterable[Spectrum], fingerprint: FingerprintConfig):
-    """(inputs, bits) float32 tensors and (n,) compound keys of the spectra with peaks and a parsable SMILES."""
-    import torch
-
-    rows, targets, keys = [], [], []
-    for s in spectra:
-        bits = structure_bits(s.smiles or "", fingerprint)
-        if bits is not None and len(s.mz):
-            rows.append(spectrum_vector(s, fingerprint))
-            targets.append(bits)
-            keys.append(s.inchikey14 or s.smiles)
-    if not rows:
-        return torch.zeros((0, fingerprint.n_inputs)), torch.zeros((0, fingerprint.n_outputs)), np.array([])
-    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(targets)), np.array(keys)
 
 
 def _fit(x, bits, keys, epochs: int, towers, optimizer, pool, batch_size: int, pool_negatives: int,

@@ -302,7 +302,7 @@ def paired_table(result: Mapping[str, Any]) -> str:
                  "set); intervals: Wilson for one recall, BCa bootstrap over queries for a difference.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for label, entry in result["methods"].items():
-        block = result["methods"][label][entry["per_query"]["variant"]]["inchikey14"]
+        block = entry[entry["per_query"]["variant"]]["inchikey14"]
         row = [label] + [f"{100 * block[str(k)]:.1f} [{100 * entry['interval95'][str(k)][0]:.1f}, "
                          f"{100 * entry['interval95'][str(k)][1]:.1f}]" for k in ks]
         if label == ref:
