@@ -34,7 +34,7 @@ MASSBANK_EI = ("massbank_ei", "massbank_ei_nominal.msp")
 
 
 def candidate_lists(encoder, ranking, queries, library, top: int, fingerprint_model, structure_matcher=None):
-    """(features (n, top, F), labels (n, top)) of the ranking's lists, computed as `llm4ms.ranking.rerank_list`
+    """(features (n, top, F), labels (n, top)) of the ranking's lists, computed as `llm4ms.ranking.rerank_lists`
     computes them at search time (same fused scores, embedding and classic scores, candidates)."""
     from llm4ms.evaluate.embedding_scorer import EncoderScorer
     from llm4ms.ranking import classic_from_spectra

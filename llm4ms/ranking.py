@@ -367,19 +367,20 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
 
     `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
     come from `embedding_fn`. With a learned re-ranker in `ranking`, `candidates_fn` gives it the candidates'
-    spectra and structures (`llm4ms.reranker`), `structures_fn` their fingerprint bits where a library keeps them.
+    spectra and structures (`llm4ms.reranker`), `structures_fn` their fingerprint bits where a library keeps them;
+    its lists are scored `RERANK_BATCH` queries at a time (`rerank_lists`).
     `ion_odds`: the search's molecular-ion log-odds (`IonOdds`), else the model is asked per list.
     """
     top_i = np.full((len(queries), k), -1, dtype=np.int64)
     top_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    learned = evidence = None
+    learned = None
     if ranking.reranker:
         from llm4ms.reranker import load_reranker
 
         if candidates_fn is None:
             raise ConfigError("the ranking's learned re-ranker needs the candidates' spectra (candidates_fn)")
         learned = load_reranker(ranking.reranker)
-        evidence = learned.query_evidence(list(queries))
+    lists: list[tuple[np.ndarray, np.ndarray, dict[int, float]]] = []
     for row, query in enumerate(queries):
         valid = indices[row] >= 0
         cand, emb = indices[row][valid], scores[row][valid]
@@ -389,45 +390,74 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
                 cand = np.concatenate([cand, more])
                 emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
         odds = ion_odds(row, cand) if ion_odds is not None else None
-        if learned is None:
-            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, k, log_odds=odds)
-        else:
-            ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, max(k, learned.top), log_odds=odds)
-            ci, cs = rerank_list(learned, ranking, query, ci, cs, dict(zip(cand.tolist(), emb.tolist())),
-                                 classic_fn, masses, candidates_fn, evidence[row], structures_fn,
-                                 None if ion_odds is None else partial(ion_odds, row))
-            ci, cs = ci[:k], cs[:k]
+        depth = k if learned is None else max(k, learned.top)
+        ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, depth, log_odds=odds)
+        lists.append((ci, cs, dict(zip(cand.tolist(), emb.tolist()))))
+    if learned is not None:
+        for start in range(0, len(queries), RERANK_BATCH):
+            rows = range(start, min(start + RERANK_BATCH, len(queries)))
+            done = rerank_lists(learned, ranking, [queries[r] for r in rows], [lists[r] for r in rows], classic_fn,
+                                masses, candidates_fn, structures_fn,
+                                [None if ion_odds is None else partial(ion_odds, r) for r in rows])
+            for r, pair in zip(rows, done):
+                lists[r] = (*pair, lists[r][2])
+    for row, (ci, cs, _) in enumerate(lists):
+        ci, cs = ci[:k], cs[:k]
         top_i[row, :ci.size], top_s[row, :cs.size] = ci, cs
     return top_i, top_s
 
 
-def rerank_list(learned: Any, ranking: Ranking, query: Spectrum, candidates: np.ndarray, fused: np.ndarray,
-                embedding: Mapping[int, float], classic_fn: ClassicFn, masses: Optional[np.ndarray],
-                candidates_fn: CandidatesFn, evidence: Any,
-                structures_fn: Optional[StructuresFn] = None,
-                log_odds_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray]:
-    """Re-order the fused list's first ``learned.top`` by the learned re-ranker (ties by the lower index); their
-    scores become its probabilities, the rest of the list follows with score 0. A list without a predicted
-    spectrum (no candidate with a prediction confidence) keeps its fused order and scores. `evidence`: the query's
-    `llm4ms.reranker.QueryEvidence`."""
-    n = min(learned.top, candidates.size)
-    if n < 2:
-        return candidates, fused
-    from llm4ms.reranker import prediction_confidence, softmax
+#: queries whose lists the learned re-ranker scores together (their candidates' spectra are held meanwhile)
+RERANK_BATCH = 256
 
-    head = candidates[:n]
-    spectra = candidates_fn(head)
-    if not any(np.isfinite(prediction_confidence(s)) for s in spectra):
-        return candidates, fused  # no predicted spectrum in the list: the re-ranker was not trained for it
-    features = learned.features(query, ranking, fused[:n], np.array([embedding[int(i)] for i in head]),
-                                classic_fn(query, head), spectra,
-                                None if masses is None else np.asarray(masses, dtype=np.float64)[head],
-                                evidence, structures_fn and structures_fn(learned.fingerprint_model.config, head),
-                                log_odds=None if log_odds_fn is None else log_odds_fn(head))
-    score = np.round(learned.rescore(features), 6)
-    order = np.lexsort((head, -score))
-    out_s = np.concatenate([softmax(score)[order], np.zeros(candidates.size - n)]).astype(np.float32)
-    return np.concatenate([head[order], candidates[n:]]), out_s
+
+def rerank_lists(learned: Any, ranking: Ranking, queries: Sequence[Spectrum],
+                 lists: Sequence[tuple[np.ndarray, np.ndarray, Mapping[int, float]]], classic_fn: ClassicFn,
+                 masses: Optional[np.ndarray], candidates_fn: CandidatesFn,
+                 structures_fn: Optional[StructuresFn] = None,
+                 log_odds_fns: Optional[Sequence[Optional[Callable[[np.ndarray], np.ndarray]]]] = None
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, its fused list (candidates, fused scores, embedding score of each candidate) re-ordered by the
+    learned re-ranker: the first ``learned.top`` by its score (ties by the lower index), their scores its
+    probabilities, the rest of the list after them with score 0. A list without a predicted spectrum (no
+    candidate with a prediction confidence) keeps its fused order and scores: the re-ranker was not trained for it.
+    Every list's candidates are fetched, featured and scored in one call each (`Reranker.features_many`);
+    `log_odds_fns`: per query, its candidates' molecular-ion log-odds where the search has them."""
+    from llm4ms.reranker import CandidateList, prediction_confidence, softmax
+
+    heads = [ci[:min(learned.top, ci.size)] for ci, _, _ in lists]
+    out = [(ci, cs) for ci, cs, _ in lists]
+    chosen = [j for j, head in enumerate(heads) if head.size >= 2]
+    if not chosen:
+        return out
+    every = np.concatenate([heads[j] for j in chosen])
+    spectra = candidates_fn(every)
+    bits = structures_fn(learned.fingerprint_model.config, every) if structures_fn is not None else None
+    bounds = np.cumsum([0] + [heads[j].size for j in chosen])
+    jobs = []
+    for j, lo, hi in zip(chosen, bounds[:-1], bounds[1:]):
+        if any(np.isfinite(prediction_confidence(s)) for s in spectra[lo:hi]):
+            jobs.append((j, lo, hi))
+    if not jobs:
+        return out
+    evidence = learned.query_evidence([queries[j] for j, _, _ in jobs])
+    items = []
+    for (j, lo, hi), seen in zip(jobs, evidence):
+        head, (ci, cs, embedding) = heads[j], lists[j]
+        odds_fn = log_odds_fns[j] if log_odds_fns is not None else None
+        items.append(CandidateList(
+            queries[j], cs[:head.size], np.array([embedding[int(i)] for i in head]), classic_fn(queries[j], head),
+            spectra[lo:hi], None if masses is None else np.asarray(masses, dtype=np.float64)[head], seen,
+            None if bits is None else (bits[0][lo:hi], bits[1][lo:hi]),
+            None if odds_fn is None else odds_fn(head)))
+    scored = learned.rescore_many(learned.features_many(ranking, items))
+    for (j, _, _), score in zip(jobs, scored):
+        head, (ci, cs) = heads[j], out[j]
+        score = np.round(score, 6)
+        order = np.lexsort((head, -score))
+        out_s = np.concatenate([softmax(score)[order], np.zeros(ci.size - head.size)]).astype(np.float32)
+        out[j] = (np.concatenate([head[order], ci[head.size:]]), out_s)
+    return out
 
 
 def classic_from_spectra(name: str, library: Sequence[Spectrum]) -> ClassicFn:

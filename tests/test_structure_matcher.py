@@ -9,7 +9,7 @@ import pytest
 
 from llm4ms.errors import ConfigError
 from llm4ms.fingerprint_model import FingerprintConfig, train_fingerprint_model
-from llm4ms.reranker import FEATURE_NAMES, QueryEvidence, Reranker
+from llm4ms.reranker import FEATURE_NAMES, CandidateList, QueryEvidence, Reranker
 from llm4ms.structure_matcher import MatcherConfig, StructureMatcher, train_structure_matcher
 from test_reranker import SMALL, SMILES, _spectra
 
@@ -101,6 +101,35 @@ def test_reranker_reads_the_matcher_and_refuses_another_encoding():
             bits, parsed = fingerprint.fingerprints([s.smiles for s in spectra[1:1 + n]])
             np.testing.assert_allclose(features[:, column], matcher.match(evidence[0].structure_vector, bits, parsed))
             np.testing.assert_allclose(features[:, column + 1], features[:, column] - features[:, column].max())
+
+
+def test_lists_featured_and_scored_together_equal_one_by_one(tmp_path):
+    """A search features and scores all its lists at once (`features_many`, `rescore_many`): the same numbers as
+    list by list, whatever the lists' lengths, unparsable SMILES included."""
+    from test_reranker import _trained_reranker
+
+    from llm4ms.ranking import Ranking
+    from llm4ms.spectrum import Spectrum
+
+    reranker = _trained_reranker(tmp_path)
+    spectra = _spectra(8)
+    broken = Spectrum(spectra[0].mz, spectra[0].intensities, {"smiles": "not a smiles"})
+    evidence = reranker.query_evidence(spectra[:3])
+    lists = [CandidateList(spectra[j], np.linspace(1, 0.5, n), np.zeros(n), np.full(n, 0.3),
+                           ([broken] if j == 1 else []) + spectra[3:3 + n - (j == 1)], np.full(n, 100.0 + j),
+                           evidence[j]) for j, n in enumerate((5, 3, 2))]
+    together = reranker.features_many(Ranking(), lists)
+    alone = [reranker.features(item.query, Ranking(), item.fused, item.embedding, item.classic, item.candidates,
+                               item.masses, item.evidence) for item in lists]
+    assert [f.shape[0] for f in together] == [5, 3, 2]
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    column = FEATURE_NAMES.index("structure_match")
+    assert np.isnan(together[1][0, column]) and np.isfinite(together[1][1:, column]).all()
+    scored = reranker.rescore_many(together)
+    for a, f in zip(scored, together):
+        np.testing.assert_allclose(a, reranker.rescore(f))
+    assert reranker.rescore_many([]) == []
 
 
 def test_structure_ranking_benchmark_ranks_the_true_structure(tmp_path):
