@@ -1,12 +1,13 @@
 """What the approximate classic retrieval of a large library costs in hits, and what the retrieval depths buy.
 
     python benchmarks/classic_retrieval.py --library LIB_DIR --queries Q.msp [--n-queries 300]
-        [--depths 2000:2000,500:500,200:200] [--name NAME]
+        [--depths 2000:2000:6,2000:2000:0,500:500:6] [--name NAME]
 
 The reference is the model's own ranking with *exhaustive* classic retrieval (`ClassicIndex`, a sparse product
 over the whole library; with the ranking's ``fused_depth`` it selects the library's fused top, `FusedSelection`).
 Each row runs the same `Library.search` with the approximate classic index the library keeps beside it
-(`llm4ms.library.classic_retrieval`) at the given ``embedding depth:classic depth`` and reports:
+(`llm4ms.library.classic_retrieval`) at the given ``embedding depth:classic depth:plausible masses`` (the spectra of
+the query's likeliest nominal masses added as candidates, `Ranking.plausible_masses`; 0 = none) and reports:
 the share of queries whose top 10 is identical to the reference, the share with the same top hit, the share of
 the reference top 10 it finds (per hit, as an index's recall@10 against exact search is counted), recall@1/@10
 of the true compound (InChIKey first block; queries without one are not counted), and queries/s end to end.
@@ -53,15 +54,15 @@ def compare(hits, reference, query_keys) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_ranked_library_args(parser)
-    parser.add_argument("--depths", default="2000:2000,500:500,200:200",
-                        help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH rows")
+    parser.add_argument("--depths", default="2000:2000:6,2000:2000:0,500:500:6,200:200:6",
+                        help="comma list of EMBEDDING_DEPTH:CLASSIC_DEPTH:PLAUSIBLE_MASSES rows")
     parser.add_argument("--classic-nprobe", type=int, help="lists the approximate index probes (default: its own)")
     parser.add_argument("--embedding-nprobe", type=int, help="lists the library's IVF index probes (default: its own)")
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     from llm4ms.library.classic_retrieval import peak_matrix
 
-    depths = parse_rows(args.depths, 2, "--depths", "EMBEDDING:CLASSIC pairs of positive numbers")
+    depths = parse_rows(args.depths, 3, "--depths", "EMBEDDING:CLASSIC:MASSES triples (the first two positive)")
     library, queries, keys, ranking = load_ranked_library(args)
     result = run_header(args, library, queries, ranking=ranking.describe(), rows=[])
     before, t0 = rss_mb(), time.perf_counter()
@@ -82,7 +83,7 @@ def main() -> int:
     t0 = time.perf_counter()
     true_top = exact.top(queries, 10)
     result["exhaustive_classic_top_queries_per_s"] = len(queries) / (time.perf_counter() - t0)
-    for n in sorted({c for _, c in depths}):
+    for n in sorted({c for _, c, _ in depths}):
         t0 = time.perf_counter()
         found = approx.top(queries, n)
         qps = len(queries) / (time.perf_counter() - t0)
@@ -95,16 +96,18 @@ def main() -> int:
     reference, ref_qps = timed_search(library, queries, ranking, args.k)
     result["reference"] = {"depth": ranking.depth, "classic_depth": ranking.classic_depth, "queries_per_s": ref_qps,
                            **compare(reference, reference, keys)}
-    for depth, classic_depth in depths:
+    for depth, classic_depth, masses in depths:
         hits, qps = timed_search(library, queries, replace(ranking, depth=depth, classic_depth=classic_depth,
-                                                           classic_approximate=True), args.k)
-        row = {"depth": depth, "classic_depth": classic_depth, "queries_per_s": qps, **compare(hits, reference, keys)}
+                                                           classic_approximate=True, plausible_masses=masses), args.k)
+        row = {"depth": depth, "classic_depth": classic_depth, "plausible_masses": masses, "queries_per_s": qps,
+               **compare(hits, reference, keys)}
         result["rows"].append(row)
         print(row, file=sys.stderr)
 
     lines = [f"{len(library):,} library spectra, {len(queries)} queries, {args.threads} threads; ranking: "
              f"{result['ranking']}", "",
-             "| first stage (embedding depth + classic depth) | identical top 10 | same top 1 | recall@10 vs reference "
+             "| first stage (embedding depth + classic depth + spectra at the likeliest masses) | identical top 10 "
+             "| same top 1 | recall@10 vs reference "
              "| R@1 | R@10 | queries/s |", "|---|---:|---:|---:|---:|---:|---:|"]
     ref = result["reference"]
     label = (f"exhaustive default, the library's fused top {ranking.fused_depth}" if ranking.fused_depth else
@@ -112,7 +115,8 @@ def main() -> int:
     lines.append(f"| {label} (reference) | 1.000 | 1.000 | 1.000 | "
                  f"{ref['R@1']:.1f} | {ref['R@10']:.1f} | {ref['queries_per_s']:.1f} |")
     for row in result["rows"]:
-        lines.append(f"| approximate classic {row['depth']} + {row['classic_depth']} | {row['identical_top10']:.3f} | "
+        lines.append(f"| approximate classic {row['depth']} + {row['classic_depth']} + "
+                     f"{row.get('plausible_masses', 0)} masses | {row['identical_top10']:.3f} | "
                      f"{row['same_top1']:.3f} | {row['recall10_vs_reference']:.3f} | {row['R@1']:.1f} | "
                      f"{row['R@10']:.1f} | {row['queries_per_s']:.1f} |")
     lines += ["", "| approximate classic top N | recall of the exhaustive top 10 | queries/s |", "|---:|---:|---:|"]

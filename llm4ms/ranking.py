@@ -108,6 +108,9 @@ class Ranking:
     #: exhaustive classic retrieval selects this many by the whole fused score (`FusedSelection`) instead of the
     #: ``classic_depth`` best by the classic score alone (0: by the classic score; an approximate index always is)
     fused_depth: int = 200
+    #: with approximate classic retrieval, every library spectrum at the query's this many most likely nominal
+    #: molecular masses (the molecular-ion model's log-odds, `IonOdds.plausible_rows`) is a candidate too (0 = none)
+    plausible_masses: int = 6
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fusion <= 1.0:
@@ -118,6 +121,8 @@ class Ranking:
             raise ConfigError(f"ranking: classic_depth must be >= 0, not {self.classic_depth}")
         if self.fused_depth < 0:
             raise ConfigError(f"ranking: fused_depth must be >= 0, not {self.fused_depth}")
+        if self.plausible_masses < 0:
+            raise ConfigError(f"ranking: plausible_masses must be >= 0, not {self.plausible_masses}")
         from llm4ms.similarity.named import check_score
 
         check_score(self.classic)
@@ -141,14 +146,17 @@ class Ranking:
     def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "Ranking":
         data = dict(data or {})
         prior = MassPrior(**data.pop("prior", {}) or {})
-        known = {"fusion", "classic", "depth", "classic_depth", "reranker", "classic_approximate", "fused_depth"}
+        known = {"fusion", "classic", "depth", "classic_depth", "reranker", "classic_approximate", "fused_depth",
+                 "plausible_masses"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"ranking: unknown setting(s) {', '.join(unknown)}")
         return cls(prior=prior, **data)
 
     def describe(self) -> str:
-        by = (f"top {self.classic_depth} by {self.classic} (approximate)" if self.classic_approximate else
+        plausible = (f" + every spectrum at the {self.plausible_masses} likeliest molecular masses"
+                     if self.plausible_masses and self.prior.active and self.prior.ion_weight > 0 else "")
+        by = (f"top {self.classic_depth} by {self.classic} (approximate){plausible}" if self.classic_approximate else
               f"top {self.fused_depth} of the whole library by the fused score" if self.fused_depth else
               f"top {self.classic_depth} by {self.classic}")
         exhaustive_fused = self.classic_retrieval and self.fused_depth and not self.classic_approximate
@@ -174,16 +182,17 @@ class IonOdds:
     """
 
     def __init__(self, ranking: Ranking, queries: Sequence[Spectrum], masses: np.ndarray,
-                 mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
-        """`mass_table`: `nominal_mass_table(masses)` when the caller keeps it (~60 ms at 1 M spectra)."""
+                 mass_table: Optional["MassTable"] = None) -> None:
+        """`mass_table`: the library's `MassTable` when the caller keeps it (~60 ms at 1 M spectra)."""
         from llm4ms.molecular_ion import load_ion_model
 
-        nominal, self._slot = mass_table if mass_table is not None else nominal_mass_table(masses)
-        self.table = load_ion_model(ranking.prior.ion_model).log_odds_table(list(queries), nominal)
+        self.masses = mass_table if mass_table is not None else MassTable(masses)
+        self._slot = self.masses.slots
+        self.table = load_ion_model(ranking.prior.ion_model).log_odds_table(list(queries), self.masses.nominal)
 
     @classmethod
     def for_search(cls, ranking: Ranking, queries: Sequence[Spectrum], masses: Optional[np.ndarray],
-                   mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Optional["IonOdds"]:
+                   mass_table: Optional["MassTable"] = None) -> Optional["IonOdds"]:
         """The table when `ranking` reads molecular-ion evidence of a library with masses, else None."""
         if masses is None or not ranking.prior.active or ranking.prior.ion_weight <= 0 or not len(queries):
             return None
@@ -196,6 +205,15 @@ class IonOdds:
     def best(self, row: int) -> float:
         """The largest log-odds of query `row` over the library (0 for an empty library)."""
         return float(self.table[row].max()) if self.table.shape[1] else 0.0
+
+    def plausible_rows(self, row: int, count: int) -> np.ndarray:
+        """Library indices (ascending) of every spectrum at the `count` nominal masses of highest log-odds for query
+        `row` (known masses only; ties by the lower mass)."""
+        known = np.flatnonzero(np.isfinite(self.masses.nominal))
+        if count <= 0 or not known.size:
+            return np.zeros(0, dtype=np.int64)
+        best = known[np.lexsort((known, -self.table[row][known]))[:count]]
+        return np.sort(self.masses.rows(best))
 
 
 class FusedSelection:
@@ -292,25 +310,45 @@ def high_rows(values: np.ndarray, count: int, least: int, step: int = 64) -> np.
     return top_per_column(values[:, None], count)[0][0]
 
 
-def nominal_mass_table(masses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct nominal masses, NaN for unknown; each spectrum's slot in them): the molecular-ion log-odds
-    depend on the nominal mass only, so `FusedSelection` computes them per distinct mass and looks them up."""
-    masses = np.asarray(masses, dtype=np.float64)
-    nominal, slots = np.unique(np.where(np.isfinite(masses), np.rint(masses), -1.0), return_inverse=True)
-    return np.where(nominal >= 0, nominal, np.nan), slots
+class MassTable:
+    """A library's distinct nominal masses (``nominal``, NaN for unknown) and each spectrum's slot in them
+    (``slots``): the molecular-ion log-odds depend on the nominal mass only, so `IonOdds` computes them per distinct
+    mass and looks them up; `rows` lists the spectra of chosen masses (`IonOdds.plausible_rows`)."""
+
+    def __init__(self, masses: np.ndarray) -> None:
+        masses = np.asarray(masses, dtype=np.float64)
+        nominal, self.slots = np.unique(np.where(np.isfinite(masses), np.rint(masses), -1.0), return_inverse=True)
+        self.nominal = np.where(nominal >= 0, nominal, np.nan)
+        self._by_slot: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+    def rows(self, slots: np.ndarray) -> np.ndarray:
+        """Library indices of every spectrum in mass `slots` (grouped by slot; the grouping is made on first use)."""
+        if self._by_slot is None:
+            order = np.argsort(self.slots, kind="stable")
+            self._by_slot = order, np.searchsorted(self.slots[order], np.arange(self.nominal.size + 1))
+        order, bounds = self._by_slot
+        slots = np.asarray(slots, dtype=np.int64)
+        return np.concatenate([order[bounds[s]:bounds[s + 1]] for s in slots]) if slots.size else order[:0]
 
 
 def classic_candidates(ranking: Ranking, retrieval: Any, queries: Sequence[Spectrum], query_embeddings: np.ndarray,
                        library_embeddings: Any, masses: Optional[np.ndarray],
-                       ion_odds: Optional[IonOdds] = None) -> np.ndarray:
-    """The candidates classic retrieval adds: from an exhaustive `ClassicIndex` the ``fused_depth`` best by the fused
-    score over the whole library (`FusedSelection`), else (an approximate index, or ``fused_depth`` 0) the
-    ``classic_depth`` best by the classic score. One place for `Library.search` and `llm4ms evaluate`, so both rank
-    alike."""
+                       ion_odds: Optional[IonOdds] = None) -> np.ndarray | list[np.ndarray]:
+    """The candidates classic retrieval adds, per query (-1 = none): from an exhaustive `ClassicIndex` the
+    ``fused_depth`` best by the fused score over the whole library (`FusedSelection`), else (an approximate index, or
+    ``fused_depth`` 0) the ``classic_depth`` best by the classic score. An approximate index adds every spectrum at the
+    query's ``plausible_masses`` likeliest nominal masses (`IonOdds.plausible_rows`; then one array per query). Why:
+    the prior lifts candidates of a plausible mass from deep in both lists; on the 1 M validation library the
+    approximate candidates alone held 93 % of the exhaustive ranking's top 10, with these 99.6 % (benchmarks/RESULTS.md
+    §5). One place for `Library.search` and `llm4ms evaluate`, so both rank alike."""
     if uses_fused_selection(ranking, retrieval):
         selection = FusedSelection(ranking, queries, query_embeddings, library_embeddings, masses, ion_odds)
         return retrieval.top(queries, ranking.fused_depth, select=selection)
-    return retrieval.top(queries, ranking.classic_depth)
+    found = retrieval.top(queries, ranking.classic_depth)
+    if ranking.classic_approximate and ranking.plausible_masses and ion_odds is not None:
+        return [np.union1d(found[j][found[j] >= 0], ion_odds.plausible_rows(j, ranking.plausible_masses))
+                for j in range(len(queries))]
+    return found
 
 
 def uses_fused_selection(ranking: Ranking, retrieval: Any) -> bool:
@@ -365,7 +403,7 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
                ion_odds: Optional[IonOdds] = None) -> tuple[np.ndarray, np.ndarray]:
     """`rerank` for every query's retrieved row (padded with -1 / -inf), as (n, k) arrays padded the same way.
 
-    `extra` (n, m): more candidates per query (the classic score's top, -1 = none); their embedding scores
+    `extra` (n, m), or one array per query: more candidates (`classic_candidates`, -1 = none); their embedding scores
     come from `embedding_fn`. With a learned re-ranker in `ranking`, `candidates_fn` gives it the candidates'
     spectra and structures (`llm4ms.reranker`), `structures_fn` their fingerprint bits where a library keeps them;
     its lists are scored `RERANK_BATCH` queries at a time (`rerank_lists`).
@@ -385,14 +423,14 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
         valid = indices[row] >= 0
         cand, emb = indices[row][valid], scores[row][valid]
         if extra is not None and embedding_fn is not None:
-            more = np.setdiff1d(extra[row][extra[row] >= 0], cand)
+            more = np.setdiff1d(extra[row][extra[row] >= 0], cand, assume_unique=True)  # both distinct
             if more.size:
                 cand = np.concatenate([cand, more])
                 emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
         odds = ion_odds(row, cand) if ion_odds is not None else None
         depth = k if learned is None else max(k, learned.top)
         ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, depth, log_odds=odds)
-        lists.append((ci, cs, dict(zip(cand.tolist(), emb.tolist()))))
+        lists.append((ci, cs, EmbeddingScores(cand, emb)))
     if learned is not None:
         for start in range(0, len(queries), RERANK_BATCH):
             rows = range(start, min(start + RERANK_BATCH, len(queries)))
@@ -407,12 +445,25 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
     return top_i, top_s
 
 
+class EmbeddingScores:
+    """The embedding score of each retrieved candidate of one query, looked up by library index. Why not a dict:
+    with approximate retrieval a list holds ~10,000 candidates and a dict of them cost ~2 ms a query."""
+
+    def __init__(self, candidates: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(candidates, kind="stable")
+        self._candidates, self._scores = np.asarray(candidates)[order], np.asarray(scores)[order]
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        """Scores (len(idx),) float64 of library indices `idx` (each must be a candidate)."""
+        return self._scores[np.searchsorted(self._candidates, np.asarray(idx))].astype(np.float64)
+
+
 #: queries whose lists the learned re-ranker scores together (their candidates' spectra are held meanwhile)
 RERANK_BATCH = 256
 
 
 def rerank_lists(learned: Any, ranking: Ranking, queries: Sequence[Spectrum],
-                 lists: Sequence[tuple[np.ndarray, np.ndarray, Mapping[int, float]]], classic_fn: ClassicFn,
+                 lists: Sequence[tuple[np.ndarray, np.ndarray, "EmbeddingScores"]], classic_fn: ClassicFn,
                  masses: Optional[np.ndarray], candidates_fn: CandidatesFn,
                  structures_fn: Optional[StructuresFn] = None,
                  log_odds_fns: Optional[Sequence[Optional[Callable[[np.ndarray], np.ndarray]]]] = None
@@ -446,7 +497,7 @@ def rerank_lists(learned: Any, ranking: Ranking, queries: Sequence[Spectrum],
         head, (ci, cs, embedding) = heads[j], lists[j]
         odds_fn = log_odds_fns[j] if log_odds_fns is not None else None
         items.append(CandidateList(
-            queries[j], cs[:head.size], np.array([embedding[int(i)] for i in head]), classic_fn(queries[j], head),
+            queries[j], cs[:head.size], embedding(head), classic_fn(queries[j], head),
             spectra[lo:hi], None if masses is None else np.asarray(masses, dtype=np.float64)[head], seen,
             None if bits is None else (bits[0][lo:hi], bits[1][lo:hi]),
             None if odds_fn is None else odds_fn(head)))

@@ -136,6 +136,46 @@ def test_classic_retrieval_finds_what_the_embedding_misses_and_search_equals_eva
     assert [row[row >= 0].tolist() for row in idx] == hits["deep"]
 
 
+def test_approximate_retrieval_adds_the_spectra_of_the_likeliest_masses(tmp_path):
+    """`Ranking.plausible_masses`: with approximate classic retrieval, every spectrum at the query's likeliest nominal
+    masses is a candidate; covering every mass, the search equals exhaustive scoring; evaluation ranks alike."""
+    from dataclasses import replace
+
+    from llm4ms.evaluate.embedding_scorer import EncoderScorer
+    from llm4ms.ranking import IonOdds, MassTable
+
+    encoder, queries, library_spectra, library = _encoded_library(tmp_path, 15, model_seed=1, spectra_seed=5)
+    prior = MassPrior(ion_weight=0.02)
+    exhaustive = Ranking(fusion=0.1, depth=len(library_spectra), prior=prior)
+    approximate = Ranking(fusion=0.1, depth=1, classic_depth=1, classic_approximate=True, prior=prior)
+
+    def searched(ranking):
+        return [[h.library_index for h in row] for row in library.search(queries, k=3, encoder=encoder,
+                                                                         ranking=ranking)]
+
+    every_mass = replace(approximate, plausible_masses=10_000)
+    assert searched(every_mass) == searched(exhaustive)
+    assert searched(replace(approximate, plausible_masses=0)) != searched(exhaustive)  # depth 1 + 1 misses some
+    assert "likeliest molecular masses" in approximate.describe()
+    assert "likeliest" not in replace(approximate, plausible_masses=0).describe()
+    assert Ranking.from_dict(approximate.to_dict()) == approximate
+    with pytest.raises(ConfigError, match="plausible_masses"):
+        Ranking(plausible_masses=-1)
+    scorer = EncoderScorer(encoder=encoder, ranking=approximate).fit(library_spectra)
+    idx, _ = scorer.search(queries, k=3)
+    assert [row[row >= 0].tolist() for row in idx] == searched(approximate)
+
+    masses = np.array([s.molecular_mass for s in library_spectra], dtype=np.float64)
+    masses[0] = np.nan  # an unknown mass is never "likely"
+    odds = IonOdds(approximate, queries, masses, MassTable(masses))
+    nominal = np.rint(masses)
+    for row in range(len(queries)):
+        best = odds.masses.nominal[np.nanargmax(np.where(np.isfinite(odds.masses.nominal), odds.table[row], -np.inf))]
+        np.testing.assert_array_equal(odds.plausible_rows(row, 1), np.flatnonzero(nominal == best))
+        assert odds.plausible_rows(row, 0).size == 0
+        assert set(odds.plausible_rows(row, 10_000)) == set(range(1, len(masses)))
+
+
 def test_shipped_ei_ranking_uses_the_bundled_ion_model():
     from llm4ms.defaults import load_encoder
     from llm4ms.ranking import model_ranking

@@ -23,7 +23,7 @@ from llm4ms.library.index_file import index_problem, open_index, write_index
 from llm4ms.library.lock import writer_lock
 from llm4ms.library.merge import check_shards, write_merged
 from llm4ms.library.store import StoreWriter, chunked, open_complete, source_fingerprint
-from llm4ms.ranking import (IonOdds, Ranking, classic_candidates, model_ranking, nominal_mass_table, rerank_all,
+from llm4ms.ranking import (IonOdds, MassTable, Ranking, classic_candidates, model_ranking, rerank_all,
                             resolve_ranking, uses_fused_selection)
 from llm4ms.spectrum import CONFIDENCE_KEY, Spectrum
 
@@ -57,7 +57,7 @@ class Library:
         self._encoder = None
         self._classic_indexes: dict[tuple[str, bool], Any] = {}  # (score, approximate) -> its retrieval
         self._structures: dict[str, Any] = {}  # fingerprint settings -> the kept StructureBits (or None)
-        self._mass_table: Optional[tuple[np.ndarray, np.ndarray]] = None  # `nominal_mass_table(masses)`, once
+        self._mass_table: Optional[MassTable] = None  # the library's `MassTable`, made once
         self.trust_model = trusted_library_models() if trust_model is None else bool(trust_model)
 
     # ---- building --------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ class Library:
             ion_odds = None
             if self.masses is not None and ranking.prior.ion_weight > 0:
                 if self._mass_table is None:
-                    self._mass_table = nominal_mass_table(self.masses)
+                    self._mass_table = MassTable(self.masses)
                 ion_odds = IonOdds.for_search(ranking, queries, self.masses, self._mass_table)
             if retrieval is not None:
                 classic_fn = retrieval.scores
