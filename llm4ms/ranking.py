@@ -537,14 +537,14 @@ def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Opti
                     depth: Optional[int] = None, prior: Optional[bool] = None,
                     rerank: Optional[str] = None, classic_depth: Optional[int] = None,
                     learned: Optional[bool] = None, classic_approximate: Optional[bool] = None,
-                    fused_depth: Optional[int] = None) -> Ranking:
+                    fused_depth: Optional[int] = None, plausible_masses: Optional[int] = None) -> Ranking:
     """`base` (usually `model_ranking`) with the user's overrides.
 
     ``rerank=NAME`` is the older "re-score the candidates by NAME alone" (fusion 0, no learned re-ranker).
     ``prior=False`` turns the mass prior off (and the learned re-ranker, which reads its evidence), ``prior=True``
     turns it on with the base's fitted form (or the default form). ``learned=False`` drops the learned re-ranker.
     ``classic_approximate=True`` retrieves by the classic score through the approximate index (faster on large
-    libraries, a little less recall: `llm4ms.library.classic_retrieval`).
+    libraries, a little less recall: `llm4ms.library.classic_retrieval`), with ``plausible_masses`` (`Ranking`).
     ``fused_depth``: candidates selected from the whole library by the fused score (0 = by the classic score).
     """
     ranking = base
@@ -564,6 +564,8 @@ def resolve_ranking(base: Ranking, fusion: Optional[float] = None, classic: Opti
         ranking = replace(ranking, classic_approximate=bool(classic_approximate))
     if fused_depth is not None:
         ranking = replace(ranking, fused_depth=int(fused_depth))
+    if plausible_masses is not None:
+        ranking = replace(ranking, plausible_masses=int(plausible_masses))
     if prior is False:  # the re-ranker reads the prior's evidence too: off with it
         ranking = replace(ranking, prior=replace(ranking.prior, weight=0.0, ion_weight=0.0), reranker="")
     elif prior is True and not ranking.prior.active:

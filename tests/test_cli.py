@@ -170,12 +170,17 @@ def test_search_ranking_overrides_classic_retrieval_and_mass_terms(setup, capsys
         assert main(args + ["--classic-depth", "0"]) == 0
         assert main(args + ["--classic-depth", "30", "--approximate-classic"]) == 0
         assert main(args + ["--classic-depth", "30", "--fused-depth", "40"]) == 0
+        assert main(args + ["--classic-depth", "30", "--approximate-classic", "--plausible-masses", "0"]) == 0
     described = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ranking:")]
+    assert ("likeliest molecular masses" in described[2]) == ("molecular-ion" in described[2])
+    assert "likeliest" not in described[4]
     assert "+ top 30 by cosine_sqrt" in described[0] and "by cosine_sqrt" not in described[1].split("(")[1]
     assert "+ top 30 by cosine_sqrt (approximate)" in described[2]
     assert "+ top 40 of the whole library by the fused score" in described[3]
     assert (root / "lib" / "classic_cosine_sqrt" / "key.json").is_file()  # kept beside the library
     assert main(args + ["--classic-depth", "-1"]) == 2
     assert "classic_depth must be >= 0" in capsys.readouterr().err
+    assert main(args + ["--plausible-masses", "-1"]) == 2
+    assert "plausible_masses must be >= 0" in capsys.readouterr().err
     assert main(args + ["--fused-depth", "-1"]) == 2
     assert "fused_depth must be >= 0" in capsys.readouterr().err

@@ -59,8 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ranking.add_argument("--approximate-classic", dest="classic_approximate", action="store_const", const=True,
                          default=None,
                          help="retrieve the classic-score candidates through an approximate index kept beside the "
-                              "library (built once, ~4 min at 1 M spectra): 1 M validation library 1.5x faster, "
-                              "2.0 R@1 points lower than the exhaustive default")
+                              "library (built once, ~4 min at 1 M spectra), plus every spectrum at the query's "
+                              "--plausible-masses likeliest molecular masses: 1 M validation library 1.3x faster, "
+                              "99.7 %% of the exhaustive default's top 10")
+    ranking.add_argument("--plausible-masses", type=int, default=None,
+                         help="with --approximate-classic: every spectrum at this many of the query's likeliest "
+                              "nominal molecular masses (molecular-ion model) is a candidate (default 6; 0 = none: "
+                              "1.6x faster, 93.5 %% of the default's top 10)")
     prior = ranking.add_mutually_exclusive_group()
     prior.add_argument("--mass-prior", dest="prior", action="store_const", const=True, default=None,
                        help="penalise candidates lighter than the query's significant high-mass peaks "
@@ -100,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     ranking = resolve_ranking(model_ranking(library.encoder(encoder)), fusion=args.fusion, rerank=args.rerank,
                               depth=args.rerank_depth, prior=args.prior, classic_depth=args.classic_depth,
                               learned=args.learned, classic_approximate=args.classic_approximate,
-                              fused_depth=args.fused_depth)
+                              fused_depth=args.fused_depth, plausible_masses=args.plausible_masses)
     log.info("ranking: %s", ranking.describe())
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
