@@ -215,6 +215,7 @@ def test_exact_matrix_kept_beside_a_large_library_is_mapped_not_rebuilt(small_li
         # through `llm4ms index`'s door: a large library whose model retrieves by the classic score
         encoder.config["ranking"] = Ranking(fusion=0.3, depth=20, classic_depth=100).to_dict()
         monkeypatch.setattr(structure_cache, "KEEP_ABOVE", 1000)
+        monkeypatch.setattr(classic_retrieval_module, "MATRIX_KEEP_ABOVE", 1000)
         shutil.rmtree(cache)
         assert library.prepare_search(encoder) == ["exact cosine_sqrt matrix"]
         assert load_exact(cache, key, "cosine_sqrt") is not None
@@ -261,6 +262,37 @@ def test_structure_fingerprints_kept_beside_the_library(small_library, processes
     import shutil
 
     shutil.rmtree(library.folder / "structures")
+
+
+def test_embed_keeps_the_structure_fingerprints_a_reranking_model_reads(tmp_path, monkeypatch):
+    """``llm4ms embed`` prepares the searches of a library above `structure_cache.KEEP_ABOVE` (the re-ranker's
+    structure bits, read instead of asking RDKit per candidate); ``--no-prepare`` leaves that to ``llm4ms index``."""
+    from llm4ms.cli import main
+    from llm4ms.fingerprint_model import FingerprintConfig
+    from llm4ms.io.msp import write_msp
+    from llm4ms.library import Library, structure_cache
+    from llm4ms.model import SpectrumEncoder
+    from llm4ms.model.peak_model import build_peak_model
+    from llm4ms.ranking import Ranking, store_ranking
+
+    build_peak_model(tmp_path / "model", max_mz=300, hidden_size=32, num_layers=1, heads=2, intermediate_size=64,
+                     seed=1)
+    encoder = SpectrumEncoder.from_pretrained(tmp_path / "model")
+    store_ranking(encoder, tmp_path / "model", Ranking(fusion=0.3, classic_depth=20, reranker="bundled"), "t", "-")
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O", "not a smiles", "CCN"]
+    write_msp([s.copy(metadata={"smiles": smiles[i % 5], "name": f"s{i}", "inchikey": f"{i:014d}-UHFFFAOYSA-N"})
+               for i, s in enumerate(_peaky(60, 4))], tmp_path / "lib.msp")
+    monkeypatch.setattr(structure_cache, "KEEP_ABOVE", 50)
+    config = FingerprintConfig()  # the bundled re-ranker's
+    for name, extra in (("plain", ["--no-prepare"]), ("prepared", [])):
+        args = ["embed", "--spectra", str(tmp_path / "lib.msp"), "--out", str(tmp_path / name), "--model",
+                str(tmp_path / "model"), "--no-progress"]
+        assert main(args + extra) == 0
+        library = Library.load(tmp_path / name)
+        kept = structure_cache.load_structure_bits(library.folder, library.manifest, config)
+        assert (kept is None) == (name == "plain")
+    bits, parsed = kept(np.arange(5))
+    assert parsed.tolist() == [True, True, True, False, True] and bits[0].any() and not bits[3].any()
 
 
 def test_top_per_column_is_exact_with_ties_and_zeros():

@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="discard the library files already in the folder and start again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--no-prepare", action="store_true",
+                   help="do not keep what fast searches read beside the library (the candidates' structure "
+                        "fingerprints above 10,000 spectra, the classic score's matrix above 300,000; `llm4ms "
+                        "index` keeps them later): each search then computes them, slower, same hits")
     p.add_argument("--shard", help="embed one shard of a multi-process build: I/N (0-based), or 'auto' to take "
                                    "RANK/WORLD_SIZE from `accelerate launch`/torchrun; writes OUT/shard-I-of-N, "
                                    "joined afterwards by `llm4ms merge OUT`")
@@ -91,4 +95,8 @@ def run(args: argparse.Namespace) -> int:
     extra = f" ({'; '.join(notes)})" if notes else ""
     print(f"library {args.out}: {m.count} spectra embedded, dim {m.model['dim']}, index {kind}{extra}",
           file=sys.stderr)
+    if not args.no_prepare:
+        built = library.prepare_search(encoder, show_progress=not args.no_progress)
+        if built:
+            print(f"kept beside it for searches: {' and '.join(built)}", file=sys.stderr)
     return 0

@@ -20,10 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hnsw-m", type=int, default=32, help="HNSW neighbours per node")
     p.add_argument("--ef-search", type=int, default=256, help="HNSW search breadth")
     p.add_argument("--no-prepare", action="store_true",
-                   help="only the FAISS index: do not keep the classic score's matrix and the candidates' structure "
-                        "fingerprints beside a library above 300,000 spectra (each search process then builds the "
-                        "matrix again, ~20 s at 1 M, and the re-ranker computes the fingerprints per candidate: "
-                        "slower, same hits)")
+                   help="only the FAISS index: do not keep the candidates' structure fingerprints beside a "
+                        "library above 10,000 spectra and the classic score's matrix above 300,000 (the re-ranker "
+                        "then computes the fingerprints per candidate and each search process builds the matrix "
+                        "again, ~20 s at 1 M: slower, same hits)")
     p.add_argument("--approximate-classic", action="store_true",
                    help="also build the approximate classic-score index `llm4ms search --approximate-classic` "
                         "uses (else built on its first search)")

@@ -148,6 +148,9 @@ def cache_key(manifest: Any, name: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+#: `Library.prepare_search` keeps the exact matrix beside libraries above this size (smaller ones build it in a few
+#: seconds per search process: 100,000 spectra ~2 s)
+MATRIX_KEEP_ABOVE = 300_000
 #: the exact matrix's arrays kept beside a large library (`save_exact`), and the record that marks them complete
 EXACT_ARRAYS = ("indptr", "indices", "data")
 EXACT_RECORD = "exact.json"

@@ -374,21 +374,23 @@ class Library:
 
     def prepare_search(self, encoder: Any = None, approximate_classic: bool = False, processes: Optional[int] = None,
                        show_progress: Optional[bool] = None) -> list[str]:
-        """Build what the model's ranking needs to search a large library fast, kept beside it: for libraries
-        above `structure_cache.KEEP_ABOVE` spectra the classic score's exhaustive matrix (mapped by the next
-        process instead of rebuilt: ~1 s instead of ~20 s at 1 M) and, for a learned re-ranker, the candidates'
-        structure fingerprints (neither changes the hits); with `approximate_classic` the approximate
-        classic-score index (for ``--approximate-classic``). Returns what was built or found ready."""
-        from llm4ms.library.classic_retrieval import prepare_exact
+        """Build what the model's ranking needs to search a large library fast, kept beside it: above
+        `classic_retrieval.MATRIX_KEEP_ABOVE` spectra the classic score's exhaustive matrix (mapped by the next
+        process instead of rebuilt: ~1 s instead of ~20 s at 1 M) and, above `structure_cache.KEEP_ABOVE`, for a
+        learned re-ranker, the candidates' structure fingerprints (neither changes the hits); with
+        `approximate_classic` the approximate classic-score index (for ``--approximate-classic``). Returns what was
+        built or found ready."""
+        from llm4ms.library.classic_retrieval import MATRIX_KEEP_ABOVE, prepare_exact
         from llm4ms.library.structure_cache import KEEP_ABOVE, build_structure_bits, load_structure_bits
         from llm4ms.reranker import load_reranker
         from llm4ms.similarity.named import ClassicIndex
 
-        if not approximate_classic and len(self) <= KEEP_ABOVE:
+        if not approximate_classic and len(self) <= min(KEEP_ABOVE, MATRIX_KEEP_ABOVE):
             return []  # nothing to keep (and no need to open the model)
         ranking = model_ranking(self.encoder(encoder))
         done = []
-        if ranking.classic_retrieval and len(self) > KEEP_ABOVE and ClassicIndex.supports(ranking.classic):
+        if (ranking.classic_retrieval and len(self) > MATRIX_KEEP_ABOVE
+                and ClassicIndex.supports(ranking.classic)):
             if prepare_exact(self.folder, self.manifest, self._files, ranking.classic):
                 done.append(f"exact {ranking.classic} matrix")
         if approximate_classic and ranking.fusion < 1.0:

@@ -2,8 +2,8 @@
 
 The learned re-ranker compares the fingerprint the query's spectrum suggests with each candidate's structure
 (`llm4ms.fingerprint_model`). RDKit needs ~0.8 ms per SMILES (MACCS keys are most of it), 40 ms per query for its
-50 candidates: most of a search's time. For a library the bits are computed once (`llm4ms index`, processes in
-parallel, resumable in parts) and read back packed, 149 bytes a spectrum (1 M spectra: 149 MB, memory-mapped).
+50 candidates: most of a search's time. For a library the bits are computed once (`llm4ms embed` / `llm4ms index`,
+processes in parallel, resumable in parts) and read back packed, 149 bytes a spectrum (1 M spectra: 149 MB, memory-mapped).
 
 Layout: ``structures/`` in the library folder with ``bits.npy`` (n, bytes) uint8 packed bits, ``parsed.npy`` (n,)
 bool and ``key.json`` written last; its key is derived from the metadata table's checksum (the SMILES live there)
@@ -29,9 +29,10 @@ from llm4ms.utils import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 FOLDER = "structures"
-#: `Library.prepare_search` keeps the bits of libraries above this size (smaller ones: computed per candidate,
-#: cached in memory, which costs a few seconds per search session)
-KEEP_ABOVE = 300_000
+#: `Library.prepare_search` (``llm4ms embed`` / ``llm4ms index``) keeps the bits of libraries above this size. Smaller
+#: ones compute them per candidate (cached in memory): RDKit costs ~0.8 ms a SMILES, so a first batch of 200 queries
+#: against 100,000 spectra spent ~8 s on it (40 ms a query; 20 vs 69 queries/s, benchmarks/RESULTS.md §5)
+KEEP_ABOVE = 10_000
 PART = 20_000  # SMILES per resumable part
 
 
