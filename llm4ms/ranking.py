@@ -339,8 +339,8 @@ def classic_candidates(ranking: Ranking, retrieval: Any, queries: Sequence[Spect
     ``fused_depth`` 0) the ``classic_depth`` best by the classic score. An approximate index adds every spectrum at the
     query's ``plausible_masses`` likeliest nominal masses (`IonOdds.plausible_rows`; then one array per query). Why:
     the prior lifts candidates of a plausible mass from deep in both lists; on the 1 M validation library the
-    approximate candidates alone held 93 % of the exhaustive ranking's top 10, with these 99.6 % (benchmarks/RESULTS.md
-    §5). One place for `Library.search` and `llm4ms evaluate`, so both rank alike."""
+    approximate candidates alone held 93.5 % of the exhaustive ranking's top 10, with these 99.7 %
+    (benchmarks/RESULTS.md §5). One place for `Library.search` and `llm4ms evaluate`, so both rank alike."""
     if uses_fused_selection(ranking, retrieval):
         selection = FusedSelection(ranking, queries, query_embeddings, library_embeddings, masses, ion_odds)
         return retrieval.top(queries, ranking.fused_depth, select=selection)
@@ -372,8 +372,17 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
     candidates' molecular-ion log-odds when already computed (`IonOdds`).
     """
     candidates = np.asarray(candidates, dtype=np.int64)
+    positions, score = fused_order(ranking, query, candidates, embedding_scores, classic_fn, masses, k, log_odds)
+    return candidates[positions], score
+
+
+def fused_order(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_scores: np.ndarray,
+                classic_fn: ClassicFn, masses: Optional[np.ndarray], k: int,
+                log_odds: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """`rerank` as (positions in `candidates` of its top `k`, their fused scores float32)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
     if candidates.size == 0:
-        return candidates, np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     score = np.asarray(embedding_scores, dtype=np.float64) * ranking.fusion
     if ranking.fusion < 1.0:
         score = score + (1.0 - ranking.fusion) * np.asarray(classic_fn(query, candidates), dtype=np.float64)
@@ -381,7 +390,7 @@ def rerank(ranking: Ranking, query: Spectrum, candidates: np.ndarray, embedding_
         score = score - ranking.prior.penalties(query, np.asarray(masses, dtype=np.float64)[candidates],
                                                 log_odds=log_odds)
     order = np.lexsort((candidates, -np.round(score, 6)))[:k]
-    return candidates[order], score[order].astype(np.float32)
+    return order, score[order].astype(np.float32)
 
 
 #: embedding inner products of query row `row` with library indices -> (n_candidates,) array
@@ -418,7 +427,7 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
         if candidates_fn is None:
             raise ConfigError("the ranking's learned re-ranker needs the candidates' spectra (candidates_fn)")
         learned = load_reranker(ranking.reranker)
-    lists: list[tuple[np.ndarray, np.ndarray, dict[int, float]]] = []
+    lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (candidates, fused, embedding) per query
     for row, query in enumerate(queries):
         valid = indices[row] >= 0
         cand, emb = indices[row][valid], scores[row][valid]
@@ -429,8 +438,8 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
                 emb = np.concatenate([emb, np.asarray(embedding_fn(row, more), dtype=emb.dtype)])
         odds = ion_odds(row, cand) if ion_odds is not None else None
         depth = k if learned is None else max(k, learned.top)
-        ci, cs = rerank(ranking, query, cand, emb, classic_fn, masses, depth, log_odds=odds)
-        lists.append((ci, cs, EmbeddingScores(cand, emb)))
+        at, cs = fused_order(ranking, query, cand, emb, classic_fn, masses, depth, log_odds=odds)
+        lists.append((cand[at], cs, emb[at]))
     if learned is not None:
         for start in range(0, len(queries), RERANK_BATCH):
             rows = range(start, min(start + RERANK_BATCH, len(queries)))
@@ -445,25 +454,12 @@ def rerank_all(ranking: Ranking, queries: Sequence[Spectrum], indices: np.ndarra
     return top_i, top_s
 
 
-class EmbeddingScores:
-    """The embedding score of each retrieved candidate of one query, looked up by library index. Why not a dict:
-    with approximate retrieval a list holds ~10,000 candidates and a dict of them cost ~2 ms a query."""
-
-    def __init__(self, candidates: np.ndarray, scores: np.ndarray) -> None:
-        order = np.argsort(candidates, kind="stable")
-        self._candidates, self._scores = np.asarray(candidates)[order], np.asarray(scores)[order]
-
-    def __call__(self, idx: np.ndarray) -> np.ndarray:
-        """Scores (len(idx),) float64 of library indices `idx` (each must be a candidate)."""
-        return self._scores[np.searchsorted(self._candidates, np.asarray(idx))].astype(np.float64)
-
-
 #: queries whose lists the learned re-ranker scores together (their candidates' spectra are held meanwhile)
 RERANK_BATCH = 256
 
 
 def rerank_lists(learned: Any, ranking: Ranking, queries: Sequence[Spectrum],
-                 lists: Sequence[tuple[np.ndarray, np.ndarray, "EmbeddingScores"]], classic_fn: ClassicFn,
+                 lists: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], classic_fn: ClassicFn,
                  masses: Optional[np.ndarray], candidates_fn: CandidatesFn,
                  structures_fn: Optional[StructuresFn] = None,
                  log_odds_fns: Optional[Sequence[Optional[Callable[[np.ndarray], np.ndarray]]]] = None
@@ -494,10 +490,11 @@ def rerank_lists(learned: Any, ranking: Ranking, queries: Sequence[Spectrum],
     evidence = learned.query_evidence([queries[j] for j, _, _ in jobs])
     items = []
     for (j, lo, hi), seen in zip(jobs, evidence):
-        head, (ci, cs, embedding) = heads[j], lists[j]
+        head, (_, cs, embedding) = heads[j], lists[j]
         odds_fn = log_odds_fns[j] if log_odds_fns is not None else None
         items.append(CandidateList(
-            queries[j], cs[:head.size], embedding(head), classic_fn(queries[j], head),
+            queries[j], cs[:head.size], np.asarray(embedding[:head.size], dtype=np.float64),
+            classic_fn(queries[j], head),
             spectra[lo:hi], None if masses is None else np.asarray(masses, dtype=np.float64)[head], seen,
             None if bits is None else (bits[0][lo:hi], bits[1][lo:hi]),
             None if odds_fn is None else odds_fn(head)))
