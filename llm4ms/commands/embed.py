@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--no-prepare", action="store_true",
                    help="do not keep what fast searches read beside the library (the candidates' structure "
-                        "fingerprints above 10,000 spectra, the classic score's matrix above 300,000; `llm4ms "
+                        "fingerprints above 1,000 spectra, the classic score's matrix above 300,000; `llm4ms "
                         "index` keeps them later): each search then computes them, slower, same hits")
     p.add_argument("--shard", help="embed one shard of a multi-process build: I/N (0-based), or 'auto' to take "
                                    "RANK/WORLD_SIZE from `accelerate launch`/torchrun; writes OUT/shard-I-of-N, "

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ef-search", type=int, default=256, help="HNSW search breadth")
     p.add_argument("--no-prepare", action="store_true",
                    help="only the FAISS index: do not keep the candidates' structure fingerprints beside a "
-                        "library above 10,000 spectra and the classic score's matrix above 300,000 (the re-ranker "
+                        "library above 1,000 spectra and the classic score's matrix above 300,000 (the re-ranker "
                         "then computes the fingerprints per candidate and each search process builds the matrix "
                         "again, ~20 s at 1 M: slower, same hits)")
     p.add_argument("--approximate-classic", action="store_true",

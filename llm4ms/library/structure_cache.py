@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 FOLDER = "structures"
 #: `Library.prepare_search` (``llm4ms embed`` / ``llm4ms index``) keeps the bits of libraries above this size. Smaller
 #: ones compute them per candidate (cached in memory): RDKit costs ~0.8 ms a SMILES, so a first batch of 200 queries
-#: against 100,000 spectra spent ~8 s on it (40 ms a query; 20 vs 69 queries/s, benchmarks/RESULTS.md §5)
-KEEP_ABOVE = 10_000
+#: against 100,000 spectra spent ~8 s on it (40 ms a query; 20 vs 73 queries/s, benchmarks/RESULTS.md §5)
+KEEP_ABOVE = 1_000
 PART = 20_000  # SMILES per resumable part
 
 
