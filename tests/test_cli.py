@@ -180,6 +180,10 @@ def test_search_ranking_overrides_classic_retrieval_and_mass_terms(setup, capsys
     assert (root / "lib" / "classic_cosine_sqrt" / "key.json").is_file()  # kept beside the library
     assert main(args + ["--classic-depth", "-1"]) == 2
     assert "classic_depth must be >= 0" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="llm4ms"):
+        caplog.clear()
+        assert main(args + ["--classic-depth", "30", "--plausible-masses", "3"]) == 0
+    assert "applies to approximate classic retrieval" in caplog.text
     assert main(args + ["--plausible-masses", "-1"]) == 2
     assert "plausible_masses must be >= 0" in capsys.readouterr().err
     assert main(args + ["--fused-depth", "-1"]) == 2

@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
                               learned=args.learned, classic_approximate=args.classic_approximate,
                               fused_depth=args.fused_depth, plausible_masses=args.plausible_masses)
     log.info("ranking: %s", ranking.describe())
+    if args.plausible_masses is not None and not (ranking.classic_approximate and ranking.classic_retrieval):
+        log.warning("--plausible-masses applies to approximate classic retrieval (--approximate-classic) only")
     results = library.search(queries, k=args.k, encoder=encoder, mass_tolerance=args.mass_tolerance,
                              query_masses=masses, min_score=args.min_score, batch_size=args.batch_size,
                              ranking=ranking, precursor_tolerance=args.precursor_tolerance,
