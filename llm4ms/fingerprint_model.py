@@ -14,8 +14,7 @@ neutral losses from the last >= 1 % peak (losses say which groups left the molec
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -23,10 +22,10 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from llm4ms.errors import ConfigError
+from llm4ms.network_folder import load_network_weights, read_network_config, save_networks
 from llm4ms.spectrum import Spectrum
 
 CONFIG_FILE = "fingerprint_model.json"
-WEIGHTS_FILE = "model.safetensors"
 #: version of the input/output encoding; a saved model records the one it was trained with
 FORMAT_VERSION = 1
 MACCS_KEYS = 167
@@ -145,38 +144,15 @@ class FingerprintModel:
         return out
 
     def save(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(self._torch.float16).contiguous() for k, v in self.network.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
-        (folder / CONFIG_FILE).write_text(json.dumps({"config": asdict(self.config), "info": self.info}, indent=2))
-        return folder
+        return save_networks(folder, {"": self.network}, self.config, self.info, CONFIG_FILE)
 
     @classmethod
     def load(cls, folder: str | Path) -> "FingerprintModel":
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
-            raise ConfigError(f"{folder}: not a fingerprint model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-        try:
-            data = json.loads((folder / CONFIG_FILE).read_text())
-            config = FingerprintConfig(**data["config"])
-        except (OSError, ValueError, TypeError, KeyError) as err:
-            raise ConfigError(f"{folder / CONFIG_FILE}: not a fingerprint model config ({err}); retrain it "
-                              "(data_prep/train_reranker.py)") from err
-        if config.version != FORMAT_VERSION:
-            raise ConfigError(f"{folder}: fingerprint model format {config.version}, this llm4ms reads "
-                              f"{FORMAT_VERSION}; retrain it (data_prep/train_reranker.py)")
+        config, info = read_network_config(folder, "fingerprint model", CONFIG_FILE,
+                                           lambda raw: FingerprintConfig(**raw), FORMAT_VERSION)
         network = build_network(config)
-        try:
-            network.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
-        except Exception as err:  # safetensors' and torch's errors for a damaged or mismatched file
-            raise ConfigError(f"{folder / WEIGHTS_FILE}: unreadable or not this network's weights "
-                              f"({str(err)[:120]}); retrain it (data_prep/train_reranker.py)") from err
-        return cls(config, network, data.get("info"))
+        load_network_weights(folder, {"": network})
+        return cls(config, network, info)
 
 
 def build_network(config: FingerprintConfig):

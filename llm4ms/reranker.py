@@ -150,14 +150,10 @@ class Reranker:
         out = [np.full(len(item.candidates), np.nan) for item in lists]
         if not matched:
             return out
-        vectors = self.structure_matcher.encode_structures(np.concatenate([structures[i][0] for i in matched]))
-        start = 0
-        for i in matched:
-            bits, parsed = structures[i]
-            cosine = (vectors[start:start + len(bits)] @ np.asarray(lists[i].evidence.structure_vector,
-                                                                     dtype=np.float32)).astype(np.float64)
-            cosine[~np.asarray(parsed, dtype=bool)] = np.nan
-            out[i], start = cosine, start + len(bits)
+        cosines = self.structure_matcher.match_lists([lists[i].evidence.structure_vector for i in matched],
+                                                     [structures[i] for i in matched])
+        for i, cosine in zip(matched, cosines):
+            out[i] = cosine
         return out
 
     def rescore(self, features: np.ndarray) -> np.ndarray:

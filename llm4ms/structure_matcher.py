@@ -17,19 +17,18 @@ the structure pool above (the fingerprint network has its own loop for the same 
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
 from llm4ms.errors import ConfigError
+from llm4ms.network_folder import load_network_weights, read_network_config, save_networks
 from llm4ms.fingerprint_model import FingerprintConfig, spectrum_rows, training_examples
 from llm4ms.spectrum import Spectrum
 
 CONFIG_FILE = "structure_matcher.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
 DEFAULT_EPOCHS = 60
 #: epochs over predicted spectra of other structures first, when given (chosen on validation)
@@ -96,10 +95,22 @@ class StructureMatcher:
 
     def match(self, query_vector: np.ndarray, bits: np.ndarray, parsed: Optional[np.ndarray] = None) -> np.ndarray:
         """(len(bits),) cosine of one spectrum's vector with each structure's; NaN where `parsed` is False."""
-        out = self.encode_structures(bits) @ np.asarray(query_vector, dtype=np.float32)
-        out = out.astype(np.float64)
-        if parsed is not None:
-            out[~np.asarray(parsed, dtype=bool)] = np.nan
+        return self.match_lists([query_vector], [(bits, parsed)])[0]
+
+    def match_lists(self, query_vectors: Sequence[np.ndarray],
+                    structures: Sequence[tuple[np.ndarray, Optional[np.ndarray]]]) -> list[np.ndarray]:
+        """`match` of each spectrum vector with its own list of (bits, parsed), the structure tower run once over
+        every list (the re-ranker scores a search's lists together)."""
+        if not structures:
+            return []
+        vectors = self.encode_structures(np.concatenate([bits for bits, _ in structures]))
+        out, start = [], 0
+        for query_vector, (bits, parsed) in zip(query_vectors, structures):
+            cosine = (vectors[start:start + len(bits)] @ np.asarray(query_vector, dtype=np.float32)).astype(np.float64)
+            if parsed is not None:
+                cosine[~np.asarray(parsed, dtype=bool)] = np.nan
+            out.append(cosine)
+            start += len(bits)
         return out
 
     def _joined(self, side: int, rows: np.ndarray, batch_size: int) -> np.ndarray:
@@ -117,46 +128,24 @@ class StructureMatcher:
         return np.concatenate(out) if out else np.zeros((0, self.config.dim), dtype=np.float32)
 
     def save(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {f"{m}.{name}.{k}": v.detach().to(self._torch.float16).contiguous()
-                 for m, towers in enumerate(self.members)
-                 for name, tower in zip(("spectrum", "structure"), towers)
-                 for k, v in tower.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
-        (folder / CONFIG_FILE).write_text(json.dumps({"config": asdict(self.config), "info": self.info}, indent=2))
-        return folder
+        return save_networks(folder, _by_prefix(self.members), self.config, self.info, CONFIG_FILE)
 
     @classmethod
     def load(cls, folder: str | Path) -> "StructureMatcher":
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
-            raise ConfigError(f"{folder}: not a structure matcher (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-        try:
-            data = json.loads((folder / CONFIG_FILE).read_text())
-            raw = dict(data["config"])
-            config = MatcherConfig(**{**raw, "fingerprint": FingerprintConfig(**raw["fingerprint"])})
-        except (OSError, ValueError, TypeError, KeyError) as err:
-            raise ConfigError(f"{folder / CONFIG_FILE}: not a structure matcher config ({err}); retrain it "
-                              "(data_prep/train_reranker.py)") from err
-        if config.version != FORMAT_VERSION:
-            raise ConfigError(f"{folder}: structure matcher format {config.version}, this llm4ms reads "
-                              f"{FORMAT_VERSION}; retrain it (data_prep/train_reranker.py)")
+        config, info = read_network_config(
+            folder, "structure matcher", CONFIG_FILE,
+            lambda raw: MatcherConfig(**{**raw, "fingerprint": FingerprintConfig(**raw["fingerprint"])}),
+            FORMAT_VERSION)
         members = [build_towers(config) for _ in range(config.members)]
-        try:
-            state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
-            for m, towers in enumerate(members):
-                for name, tower in zip(("spectrum", "structure"), towers):
-                    prefix = f"{m}.{name}."
-                    tower.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-        except Exception as err:  # safetensors' and torch's errors for a damaged or mismatched file
-            raise ConfigError(f"{folder / WEIGHTS_FILE}: unreadable or not this model's weights "
-                              f"({str(err)[:120]}); retrain it (data_prep/train_reranker.py)") from err
-        return cls(config, members, data.get("info"))
+        load_network_weights(folder, _by_prefix(members))
+        return cls(config, members, info)
+
+
+def _by_prefix(members) -> dict:
+    """State-dict key prefix -> tower, as the weights file holds them (``{member}.spectrum.``,
+    ``{member}.structure.``)."""
+    return {f"{m}.{name}.": tower for m, towers in enumerate(members)
+            for name, tower in zip(("spectrum", "structure"), towers)}
 
 
 def train_structure_matcher(spectra: Iterable[Spectrum], config: MatcherConfig = MatcherConfig(),
